@@ -1,0 +1,173 @@
+"""Jobs: their states, the transitions allowed between them, and how a job reads to a client.
+
+A job item is a plain dict, the shape stored in DynamoDB. Every change of state goes through
+``check_transition`` and is written conditionally on the previous state, so a duplicate S3
+event or an SQS redelivery finds the state already moved and does nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from cutout.errors import ErrorCode, JobRejected
+from cutout.keys import upload_key
+from cutout.settings import Settings
+
+
+class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    NORMALIZING = "normalizing"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+S = JobStatus
+ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.FAILED}),
+    S.NORMALIZING: frozenset({S.QUEUED, S.FAILED}),
+    S.QUEUED: frozenset({S.PROCESSING, S.CANCELLED, S.FAILED}),
+    # processing → processing: a redelivered message resumes a job whose worker died.
+    S.PROCESSING: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED}),
+    S.SUCCEEDED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+TERMINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
+CANCELLABLE_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if S.CANCELLED in targets)
+# A job fails from any state that can still move, e.g. when its retries run out.
+FAILABLE_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if S.FAILED in targets)
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+def check_transition(current: JobStatus, target: JobStatus) -> None:
+    if target not in ALLOWED_TRANSITIONS[JobStatus(current)]:
+        raise InvalidTransition(f"a job cannot go from {current} to {target}")
+
+
+class OutputFormat(StrEnum):
+    PNG = "png"
+    WEBP = "webp"
+    MASK = "mask"
+
+    @property
+    def content_type(self) -> str:
+        return "image/webp" if self is OutputFormat.WEBP else "image/png"
+
+    @property
+    def extension(self) -> str:
+        return "webp" if self is OutputFormat.WEBP else "png"
+
+
+ACCEPTED_UPLOAD_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    content_type: str
+    content_length: int
+    output_format: OutputFormat = OutputFormat.PNG
+    filename: str | None = None
+
+
+def iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) -> dict:
+    """The item for a new job, or JobRejected when the declared upload breaks a limit."""
+    if request.content_type not in ACCEPTED_UPLOAD_TYPES:
+        raise JobRejected(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"content_type must be one of {', '.join(ACCEPTED_UPLOAD_TYPES)}",
+            {"content_type": request.content_type},
+        )
+    if request.content_length > settings.max_upload_bytes:
+        raise JobRejected(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"the image is {request.content_length} bytes; the limit is {settings.max_upload_bytes} bytes",
+            {"max_bytes": settings.max_upload_bytes},
+        )
+    item = {
+        "job_id": job_id,
+        "status": JobStatus.AWAITING_UPLOAD.value,
+        "created_at": iso(now),
+        "updated_at": iso(now),
+        "stages": {JobStatus.AWAITING_UPLOAD.value: iso(now)},
+        "content_type": request.content_type,
+        "content_length": request.content_length,
+        "output_format": request.output_format.value,
+        "upload_key": upload_key(job_id),
+        "upload_expires_at": int(now + settings.upload_url_ttl_s),
+        "expires_at": int(now + settings.job_retention_s),
+    }
+    if request.filename:
+        item["filename"] = request.filename
+    return item
+
+
+def is_live(item: dict | None, now: float) -> bool:
+    """DynamoDB TTL deletes expired items only eventually, so every read checks expires_at."""
+    return item is not None and int(item["expires_at"]) > now
+
+
+def effective_status(item: dict, now: float) -> JobStatus:
+    """The status a client sees: a job whose upload window or result TTL has passed is expired."""
+    status = JobStatus(item["status"])
+    if status is JobStatus.AWAITING_UPLOAD and now > int(item["upload_expires_at"]):
+        return JobStatus.EXPIRED
+    if status is JobStatus.SUCCEEDED and now > int(item["result_expires_at"]):
+        return JobStatus.EXPIRED
+    return status
+
+
+def result_is_available(item: dict, now: float) -> bool:
+    return effective_status(item, now) is JobStatus.SUCCEEDED
+
+
+def public_view(item: dict, now: float, result_url: str | None = None, result_url_expires_at: float | None = None) -> dict:
+    """The job as GET /v1/jobs/{id} shows it; the result appears only while it is available."""
+    status = effective_status(item, now)
+    error = item.get("error")
+    if status is JobStatus.EXPIRED and JobStatus(item["status"]) is JobStatus.AWAITING_UPLOAD:
+        error = {"code": ErrorCode.UPLOAD_NOT_RECEIVED.value, "message": "no image was uploaded before the upload URL expired"}
+    result = None
+    if result_url and status is JobStatus.SUCCEEDED:
+        stored = item["result"]
+        result = {
+            "url": result_url,
+            "expires_at": iso(result_url_expires_at),
+            "format": stored["format"],
+            "content_type": stored["content_type"],
+            "width": int(stored["width"]),
+            "height": int(stored["height"]),
+            "bytes": int(stored["bytes"]),
+        }
+    return {
+        "job_id": item["job_id"],
+        "status": status.value,
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+        "stages": dict(item.get("stages", {})),
+        "error": dict(error) if error else None,
+        "result": result,
+    }
+
+
+def result_url_expiry(item: dict, settings: Settings, now: float) -> float:
+    """A result URL lives a few minutes, and never past the result's own TTL."""
+    return min(now + settings.result_url_ttl_s, int(item["result_expires_at"]))
+
+
+def download_filename(item: dict) -> str:
+    """A safe attachment name: the client's file stem reduced to plain characters, then '-cutout'."""
+    stem = (item.get("filename") or "image").rsplit(".", 1)[0]
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in stem)[:100] or "image"
+    return f"{safe}-cutout.{OutputFormat(item['output_format']).extension}"

@@ -1,0 +1,43 @@
+"""Limits and settings, read once from the environment; the defaults are the documented ones."""
+
+import os
+from dataclasses import dataclass, fields
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str = ""
+    bucket_name: str = ""
+    queue_url: str = ""
+    max_upload_bytes: int = 25 * MIB
+    max_input_pixels: int = 50_000_000
+    max_output_side: int = 4096
+    upload_url_ttl_s: int = 900
+    result_ttl_s: int = 3600
+    result_url_ttl_s: int = 300
+    job_retention_s: int = 86400
+    max_receive_count: int = 3
+    allowed_origins: str = "*"
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Settings":
+        """Each field from its upper-case environment variable, e.g. MAX_UPLOAD_BYTES."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            raw = environ.get(field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = field.type(raw) if field.type is not str else raw
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if min(self.max_upload_bytes, self.max_input_pixels, self.max_output_side) <= 0:
+            raise ValueError("size limits must be positive")
+        if self.result_url_ttl_s > self.result_ttl_s:
+            raise ValueError("RESULT_URL_TTL_S must not outlive RESULT_TTL_S")
+        if self.job_retention_s <= self.result_ttl_s + self.upload_url_ttl_s:
+            raise ValueError("JOB_RETENTION_S must exceed UPLOAD_URL_TTL_S + RESULT_TTL_S")

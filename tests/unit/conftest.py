@@ -1,0 +1,88 @@
+"""moto-backed AWS resources shaped like the deployed stack's: the job table, the bucket, the queues."""
+
+import json
+import os
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cutout_aws import JobQueue, JobRepository, ObjectStore
+
+
+@dataclass
+class Aws:
+    table_name: str
+    bucket_name: str
+    queue_url: str
+    dlq_url: str
+    jobs: JobRepository
+    store: ObjectStore
+    queue: JobQueue
+
+    @property
+    def s3(self):
+        return boto3.client("s3")
+
+    @property
+    def sqs(self):
+        return boto3.client("sqs")
+
+    def object_keys(self) -> list[str]:
+        listing = self.s3.list_objects_v2(Bucket=self.bucket_name)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    def queued_job_ids(self) -> list[str]:
+        messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["job_id"] for m in messages]
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        table_name, bucket_name = os.environ["TABLE_NAME"], os.environ["BUCKET_NAME"]
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+        boto3.client("s3").create_bucket(Bucket=bucket_name)
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="cutout-inference-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = sqs.create_queue(
+            QueueName="cutout-inference",
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
+        )["QueueUrl"]
+        assert queue_url == os.environ["QUEUE_URL"]
+        yield Aws(
+            table_name=table_name,
+            bucket_name=bucket_name,
+            queue_url=queue_url,
+            dlq_url=dlq_url,
+            jobs=JobRepository(table_name),
+            store=ObjectStore(bucket_name),
+            queue=JobQueue(queue_url),
+        )
+
+
+class LambdaContext:
+    function_name = "cutout-test"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cutout-test"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context():
+    return LambdaContext()
