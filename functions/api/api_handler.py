@@ -156,9 +156,19 @@ def job_not_found(job_id: str) -> JobRejected:
 
 
 def load_job(job_id: str, now: float) -> dict:
+    """The live job; one found stalled is failed now, so a poll never waits on a lost worker."""
     item = job_repository().get(job_id, now) if is_job_id(job_id) else None
     if item is None:
         raise job_not_found(job_id)
+    if job_rules.is_stalled(item, settings(), now):
+        failed = job_repository().transition(
+            job_id, JobStatus(item["status"]), JobStatus.FAILED, now, error=job_rules.stalled_error(item)
+        )
+        if failed is not None:
+            logger.warning("failed a stalled job", extra={"job_id": job_id, "stalled_in": item["status"]})
+            metrics.add_metric(name="JobsStalled", unit=MetricUnit.Count, value=1)
+            return failed
+        return load_job(job_id, now)
     return item
 
 

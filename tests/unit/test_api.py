@@ -241,3 +241,19 @@ def test_cors_headers_for_browser_origins(api):
     _, _, headers = api("GET", "/v1/health", headers={"Origin": "https://app.example.com"})
 
     assert headers["Access-Control-Allow-Origin"] == ["*"]
+
+
+def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):
+    _, created, _ = create(api)
+    job_id, long_ago = created["job_id"], time.time() - 3600
+    aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, long_ago)
+    aws.jobs.transition(job_id, JobStatus.NORMALIZING, JobStatus.QUEUED, long_ago)
+    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, long_ago)
+
+    status, body, _ = api("GET", f"/v1/jobs/{job_id}")
+    late_worker = aws.jobs.transition(job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, time.time())
+
+    assert status == 200
+    assert body["status"] == "failed" and body["error"]["code"] == "stalled"
+    assert late_worker is None
+    assert aws.jobs.get(job_id, time.time())["status"] == "failed"

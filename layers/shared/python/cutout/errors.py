@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     SOURCE_MISSING = "source_missing"
     INFERENCE_FAILED = "inference_failed"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    STALLED = "stalled"
 
 
 class JobRejected(Exception):

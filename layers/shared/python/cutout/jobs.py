@@ -28,9 +28,10 @@ class JobStatus(StrEnum):
 S = JobStatus
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.FAILED}),
-    S.NORMALIZING: frozenset({S.QUEUED, S.FAILED}),
+    # A stage may re-enter itself: a retried event or a redelivered message resumes a job
+    # whose worker died or hit a transient error; every step of a stage is idempotent.
+    S.NORMALIZING: frozenset({S.NORMALIZING, S.QUEUED, S.FAILED}),
     S.QUEUED: frozenset({S.PROCESSING, S.CANCELLED, S.FAILED}),
-    # processing → processing: a redelivered message resumes a job whose worker died.
     S.PROCESSING: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),
@@ -126,6 +127,23 @@ def effective_status(item: dict, now: float) -> JobStatus:
     if status is JobStatus.SUCCEEDED and now > int(item["result_expires_at"]):
         return JobStatus.EXPIRED
     return status
+
+
+def is_stalled(item: dict, settings: Settings, now: float) -> bool:
+    """A job that sat in one working state longer than STALL_TIMEOUT_S lost its worker for good
+    (retries exhausted, a crash on the last attempt): it is failed rather than left hanging."""
+    status = JobStatus(item["status"])
+    if status not in (JobStatus.NORMALIZING, JobStatus.QUEUED, JobStatus.PROCESSING):
+        return False
+    entered = datetime.fromisoformat(item["stages"][status.value]).timestamp()
+    return now - entered > settings.stall_timeout_s
+
+
+def stalled_error(item: dict) -> dict:
+    return {
+        "code": ErrorCode.STALLED.value,
+        "message": f"the job made no progress while {item['status']}; its retries ran out. Please submit it again",
+    }
 
 
 def result_is_available(item: dict, now: float) -> bool:

@@ -19,6 +19,7 @@ class Settings:
     result_url_ttl_s: int = 300
     job_retention_s: int = 86400
     max_receive_count: int = 3
+    stall_timeout_s: int = 1800
     allowed_origins: str = "*"
 
     @classmethod
