@@ -1,0 +1,20 @@
+"""DynamoDB served by LocalStack's bundled moto backend (PROVIDER_OVERRIDE_DYNAMODB=moto).
+
+LocalStack's own DynamoDB provider downloads Java and DynamoDB Local, which cannot happen offline.
+Moto covers what Cutout uses: tables, conditional writes, TTL settings (expired items are not
+deleted, as on AWS within the first hours: the application filters on read).
+"""
+
+from localstack.aws.api.dynamodb import DynamodbApi
+from localstack.services.plugins import Service, aws_provider
+
+
+class MotoDynamoDBProvider(DynamodbApi):
+    """Implements nothing itself: every operation falls through to moto."""
+
+
+@aws_provider(api="dynamodb", name="moto")
+def dynamodb_moto():
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
