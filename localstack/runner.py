@@ -135,7 +135,12 @@ def compose_environment() -> dict[str, str]:
 
 
 def localstack_environment() -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    # The caller's Python and AWS settings (a venv, credentials, endpoints) are not LocalStack's.
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("AWS_") and key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     return {**inherited, **compose_environment(), **host_settings()}
 
 
