@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 
 from cutout_aws import JobQueue, JobRepository, ObjectStore
+from lambda_runtime import LambdaContext
 
 
 @dataclass
@@ -70,17 +71,6 @@ def aws():
             store=ObjectStore(bucket_name),
             queue=JobQueue(queue_url),
         )
-
-
-class LambdaContext:
-    function_name = "cutout-test"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cutout-test"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 import api_handler
-from apigw import proxy_event
+from lambda_runtime import proxy_event
 from cutout.jobs import JobStatus
 from cutout.keys import prepared_key, result_key
 
