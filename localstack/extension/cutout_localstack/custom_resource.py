@@ -96,6 +96,14 @@ def stringify(value):
     return value
 
 
+def _error_summary(payload: bytes) -> str:
+    try:
+        error = json.loads(payload)
+        return f"{error['errorType']}: {error['errorMessage']}"
+    except (ValueError, KeyError, TypeError):
+        return payload.decode(errors="replace")
+
+
 def template_properties(model: dict) -> dict:
     internal = {PHYSICAL_ID, DATA_KEYS, *model.get(DATA_KEYS, [])}
     return {key: value for key, value in model.items() if key not in internal}
@@ -167,8 +175,8 @@ class CustomResourceProvider(ResourceProvider[dict]):
         # A handler that failed without answering will not answer: don't wait for it.
         response = mailbox().wait(request_id, timeout=1 if function_error else LAMBDA_MAX_SECONDS)
         if response is None:
-            detail = invocation["Payload"].read().decode(errors="replace") if function_error else "no response"
-            return self._failed(f"{request_type} of {request.logical_resource_id}: the handler failed: {detail}")
+            detail = _error_summary(invocation["Payload"].read()) if function_error else "it did not answer"
+            return self._failed(f"{request_type} of {request.logical_resource_id} failed: {detail}")
         if response.get("Status") != "SUCCESS":
             return self._failed(response.get("Reason") or f"{request_type} of {request.logical_resource_id} failed")
 

@@ -40,7 +40,10 @@ def error_body(error: BaseException, error_type: str | None = None) -> dict:
     return {
         "errorMessage": str(error),
         "errorType": error_type or type(error).__name__,
-        "stackTrace": traceback.format_list(traceback.extract_tb(error.__traceback__)),
+        # The handler's frames only, as Lambda shows them: not this runtime's.
+        "stackTrace": traceback.format_list(
+            [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
+        ),
     }
 
 
