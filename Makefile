@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQUIREMENTS := requirements.txt requirements-dev.txt layers/shared/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: test venv clean
+.PHONY: test venv model up down clean
 
 venv: $(VENV)/.installed
 
@@ -14,8 +14,21 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-test: venv
+model: venv
+	$(BIN)/python scripts/fetch_model.py
+
+test: venv model
 	$(BIN)/python -m pytest
+
+.PHONY: localstack-start localstack-stop
+
+# LocalStack on the host (own Python 3.13 venv, 127.0.0.1:4566, state in .localstack/); Lambda
+# handlers run with this project's venv.
+localstack-start: venv
+	$(PYTHON) localstack/runner.py start
+
+localstack-stop:
+	$(PYTHON) localstack/runner.py stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache cdk.out
