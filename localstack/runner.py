@@ -211,6 +211,8 @@ def start() -> str:
         if _port_open():
             raise RuntimeError(f"{HOST}:{PORT} is taken by a process this runner did not start")
         ensure_venv()
+        # Lambda runtimes of an earlier run are gone; so is what they left behind.
+        shutil.rmtree(STATE / "lambda", ignore_errors=True)
         for folder in ("filesystem", "tmp", "config", "cache", "lambda"):
             (STATE / folder).mkdir(parents=True, exist_ok=True)
         with LOG_FILE.open("ab") as log_file:

@@ -10,6 +10,7 @@ logs and errors flow through LocalStack exactly as with the Docker executor.
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -134,6 +135,9 @@ class CutoutRuntimeExecutor(RuntimeExecutor):
 
     def stop(self) -> None:
         self._kill()
+        # Like Lambda's /tmp, the environment's files go with it; its log stays for debugging.
+        for folder in ("home", "tmp"):
+            shutil.rmtree(self.workdir / folder, ignore_errors=True)
         try:
             self.executor_endpoint.shutdown()
         except Exception as e:
