@@ -1,0 +1,1 @@
+"""The `cutout` command: remove photo backgrounds through a Cutout deployment's API."""

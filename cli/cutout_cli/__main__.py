@@ -1,0 +1,3 @@
+from cutout_cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""`cutout remove IMG...`, `cutout status JOB_ID`, `cutout cancel JOB_ID`.
+
+Exit codes: 0 every image or call succeeded, 1 some failed (each reason is printed), 2 usage errors.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from cutout_cli.api import ApiError, CutoutApi, JobTimedOut
+from cutout_cli.config import API_URL_VARIABLE, NoApiUrl, resolve_api_url
+from cutout_cli.images import ACCEPTED_TYPES_TEXT, OUTPUT_FORMATS, cutout_path, sniff_file
+from cutout_cli.progress import ProgressBoard
+
+EXIT_OK, EXIT_FAILED = 0, 1
+DEFAULT_TIMEOUT_S = 600
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    return folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cutout", description="Remove photo backgrounds with a Cutout deployment.")
+    api_help = f"the API base URL (default: ${API_URL_VARIABLE}, else api_url in .local/stack.json)"
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    remove = commands.add_parser("remove", help="cut out one or more images")
+    remove.add_argument("images", nargs="+", type=Path, metavar="IMG", help="JPEG, PNG or WebP files")
+    remove.add_argument("--api", help=api_help)
+    remove.add_argument("-o", "--output-dir", type=output_folder, metavar="DIR", help="where to write <stem>-cutout.<ext> (default: next to each input)")
+    remove.add_argument("--format", choices=OUTPUT_FORMATS, default="png", help="png or webp with transparency, or the mask alone (default: png)")
+    remove.add_argument("--concurrency", type=positive_int, default=4, metavar="N", help="images in flight at once (default: 4)")
+    remove.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS", help=f"give up on images not done this long after the start (default: {DEFAULT_TIMEOUT_S})")
+    remove.set_defaults(run=run_remove)
+
+    status = commands.add_parser("status", help="show a job")
+    status.add_argument("job_id", metavar="JOB_ID")
+    status.add_argument("--api", help=api_help)
+    status.add_argument("--json", action="store_true", help="print the job as the API returns it")
+    status.set_defaults(run=run_status)
+
+    cancel = commands.add_parser("cancel", help="cancel a job that has not started processing")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    cancel.add_argument("--api", help=api_help)
+    cancel.set_defaults(run=run_cancel)
+    return parser
+
+
+@dataclass
+class Outcome:
+    image: Path
+    output: Path | None = None
+    error: str | None = None
+
+
+def job_failure(job: dict) -> str:
+    error = job.get("error")
+    return f"{error['code']}: {error['message']}" if error else f"the job ended {job['status']}"
+
+
+def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: float, board: ProgressBoard, index: int) -> Outcome:
+    def failed(reason: str) -> Outcome:
+        board.show(index, "failed", detail=reason)
+        return Outcome(image, error=reason)
+
+    try:
+        content_type = sniff_file(image)
+        size = image.stat().st_size
+    except OSError as error:
+        return failed(f"cannot read the file: {error.strerror}")
+    if content_type is None:
+        return failed(f"unsupported_media_type: not a {ACCEPTED_TYPES_TEXT} image (judged by its bytes)")
+    if time.monotonic() >= deadline:
+        return failed("timed out before it could start (--timeout)")
+    api = CutoutApi(api_url)
+    try:
+        job = api.create_job(content_type, size, image.name, args.format)
+        api.upload(job["upload"], image, lambda sent: board.show(index, "uploading", sent / size))
+        board.show(index, "uploaded", detail=job["job_id"])
+        final = api.wait_for_job(job["job_id"], deadline, lambda polled: board.show(index, polled["status"]))
+        if final["status"] != "succeeded":
+            return failed(job_failure(final))
+        destination = cutout_path(image, args.format, args.output_dir)
+        board.show(index, "downloading")
+        api.download(final["result"]["url"], destination)
+    except ApiError as error:
+        return failed(str(error))
+    except JobTimedOut as error:
+        return failed(f"{error} (--timeout); see `cutout status {error.job['job_id']}`")
+    except requests.RequestException as error:
+        return failed(f"network error: {error}")
+    board.show(index, "done", detail=str(destination))
+    return Outcome(image, output=destination)
+
+
+def run_remove(args: argparse.Namespace, api_url: str) -> int:
+    deadline = time.monotonic() + args.timeout
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    board = ProgressBoard([str(image) for image in args.images])
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        outcomes = list(
+            pool.map(lambda indexed: remove_image(api_url, indexed[1], args, deadline, board, indexed[0]), enumerate(args.images))
+        )
+    for outcome in outcomes:
+        if outcome.output:
+            print(outcome.output)
+        else:
+            print(f"cutout: {outcome.image}: {outcome.error}", file=sys.stderr)
+    return EXIT_OK if all(outcome.output for outcome in outcomes) else EXIT_FAILED
+
+
+def describe_job(job: dict) -> str:
+    lines = [f"job     {job['job_id']}", f"status  {job['status']}"]
+    lines += [f"  {stage:<16}{at}" for stage, at in job["stages"].items()]
+    if job.get("error"):
+        lines.append(f"error   {job_failure(job)}")
+    result = job.get("result")
+    if result:
+        lines.append(f"result  {result['format']} {result['width']}x{result['height']}, {result['bytes']} bytes, URL until {result['expires_at']}")
+        lines.append(f"        {result['url']}")
+    return "\n".join(lines)
+
+
+def run_status(args: argparse.Namespace, api_url: str) -> int:
+    job = CutoutApi(api_url).get_job(args.job_id)
+    print(json.dumps(job, indent=2) if args.json else describe_job(job))
+    return EXIT_OK
+
+
+def run_cancel(args: argparse.Namespace, api_url: str) -> int:
+    job = CutoutApi(api_url).cancel_job(args.job_id)
+    print(f"{job['job_id']} {job['status']}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        api_url = resolve_api_url(args.api, os.environ, Path.cwd())
+    except NoApiUrl as error:
+        parser.error(str(error))
+    try:
+        return args.run(args, api_url)
+    except ApiError as error:
+        print(f"cutout: {error}", file=sys.stderr)
+    except requests.RequestException as error:
+        print(f"cutout: cannot reach the API at {api_url}: {error}", file=sys.stderr)
+    return EXIT_FAILED
