@@ -75,17 +75,13 @@ def log(message: str) -> None:
     print(f"localstack: {message}", file=sys.stderr, flush=True)
 
 
-def _fingerprint(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(EXTENSION)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def extension_fingerprint() -> str:
-    files = [p for p in EXTENSION.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    return _fingerprint(files)
+    digest = hashlib.sha256()
+    for path in sorted(EXTENSION.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(EXTENSION)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _pip(*args: str) -> None:

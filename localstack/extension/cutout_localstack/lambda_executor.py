@@ -55,6 +55,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _lambda_python() -> str:
+    python = os.environ.get(PYTHON_ENV)
+    if not python or not Path(python).is_file():
+        raise LambdaRuntimeException(f"{PYTHON_ENV} must name the Lambda Python interpreter, got {python!r}")
+    return python
+
+
 def _python_path(function_version: FunctionVersion) -> list[str]:
     code = function_version.config.code.get_unzipped_code_location()
     layers = [layer.code.get_unzipped_code_location() for layer in function_version.config.layers]
@@ -68,14 +75,13 @@ class CutoutRuntimeExecutor(RuntimeExecutor):
         super().__init__(id, function_version)
         self.executor_endpoint = ExecutorEndpoint(id, container_address=HOST, container_port=None)
         self.process: subprocess.Popen | None = None
+        self.python = ""
         self.env: dict[str, str] = {}
         self.workdir = Path(os.environ.get(WORKDIR_ENV) or config.dirs.tmp) / id
         self.log_file = self.workdir / "runtime.log"
 
     def start(self, env_vars: dict[str, str]) -> None:
-        python = os.environ.get(PYTHON_ENV)
-        if not python or not Path(python).is_file():
-            raise LambdaRuntimeException(f"{PYTHON_ENV} must name the Lambda Python interpreter, got {python!r}")
+        self.python = _lambda_python()
         home = self.workdir / "home"
         tmp = self.workdir / "tmp"
         home.mkdir(parents=True, exist_ok=True)
@@ -88,7 +94,6 @@ class CutoutRuntimeExecutor(RuntimeExecutor):
             "TMPDIR": str(tmp),
             "LAMBDA_TASK_ROOT": str(code_dir),
             "CUTOUT_LAMBDA_PATH": os.pathsep.join(_python_path(self.function_version)),
-            "CUTOUT_LAMBDA_PYTHON": python,
         }
         self._spawn()
 
@@ -99,7 +104,7 @@ class CutoutRuntimeExecutor(RuntimeExecutor):
         with self.log_file.open("ab") as log:
             # The child stays in LocalStack's process group so stopping LocalStack stops it too.
             self.process = subprocess.Popen(
-                [self.env["CUTOUT_LAMBDA_PYTHON"], "-I", str(BOOTSTRAP)],
+                [self.python, "-I", str(BOOTSTRAP)],
                 env={**self.env, "CUTOUT_LAMBDA_PORT": str(port)},
                 cwd=self.env["LAMBDA_TASK_ROOT"],
                 stdin=subprocess.DEVNULL,
@@ -224,8 +229,9 @@ class CutoutRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def validate_environment(cls) -> bool:
-        python = os.environ.get(PYTHON_ENV)
-        if not python or not Path(python).is_file():
-            LOG.error("%s must name the Lambda Python interpreter, got %r", PYTHON_ENV, python)
+        try:
+            _lambda_python()
+        except LambdaRuntimeException as e:
+            LOG.error("%s", e)
             return False
         return True
