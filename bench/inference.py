@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Our inference path against rembg with the same model (u2netp), measured in one run.
+
+For 0.26, 2 and 12 MP JPEGs (a real photo scaled up): the median time from JPEG bytes to
+PNG bytes; cold start (imports + session) in a fresh interpreter; peak RSS; and the size of
+a fresh venv holding only the inference image's requirements. Each side runs in its own
+subprocess so one's memory and caches cannot flatter the other. Nothing is asserted.
+
+  .venv/bin/python bench/inference.py [--repeats N] [--skip-venv]
+
+Last line: speedup_2mp=<x> speedup_12mp=<y> cold_start_s=<z>
+"""
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE_PATHS = [ROOT / "functions" / "inference", ROOT / "layers" / "shared" / "python"]
+MODEL_DIR = Path(os.environ.get("CUTOUT_MODEL_DIR") or ROOT / "models")
+REQUIREMENTS = ROOT / "functions" / "inference" / "requirements.txt"
+PHOTO = ROOT / "tests" / "data" / "coffee.png"
+# (label, width, height): the photo's 3:2 shape at about 0.26, 2 and 12 megapixels.
+SIZES = [("0.26MP", 624, 416), ("2MP", 1728, 1152), ("12MP", 4242, 2828)]
+
+COLD_START = {
+    "ours": "from cutout.jobs import OutputFormat\nimport inference_engine\ninference_engine.shared_remover()",
+    "rembg": "from rembg import new_session, remove\nnew_session('u2netp')",
+}
+
+
+def jpeg_inputs() -> dict[str, bytes]:
+    from PIL import Image
+
+    photo = Image.open(PHOTO).convert("RGB")
+    inputs = {}
+    for label, width, height in SIZES:
+        buffer = io.BytesIO()
+        photo.resize((width, height), Image.Resampling.BICUBIC).save(buffer, "JPEG", quality=90)
+        inputs[label] = buffer.getvalue()
+    return inputs
+
+
+def worker_environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(map(str, CODE_PATHS)),
+        "CUTOUT_MODEL_DIR": str(MODEL_DIR),
+        "U2NET_HOME": str(MODEL_DIR),
+    }
+
+
+def timing_worker(side: str, repeats: int) -> None:
+    """In a subprocess: median seconds per size for one side, then its peak RSS."""
+    if side == "ours":
+        from cutout.jobs import OutputFormat
+        from inference_engine import shared_remover
+
+        remover = shared_remover()
+
+        def run(data: bytes) -> bytes:
+            return remover.remove_background(data, OutputFormat.PNG).body
+    else:
+        from rembg import new_session, remove
+
+        session = new_session("u2netp")
+
+        def run(data: bytes) -> bytes:
+            return remove(data, session=session)
+
+    medians, output_bytes = {}, {}
+    for label, data in jpeg_inputs().items():
+        run(data)  # warm-up: first-run allocations are cold start, not throughput
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            output = run(data)
+            times.append(time.perf_counter() - started)
+        medians[label], output_bytes[label] = statistics.median(times), len(output)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"median_s": medians, "output_bytes": output_bytes, "peak_rss_mb": peak_rss_mb}))
+
+
+def run_timing(side: str, repeats: int) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--worker", side, "--repeats", str(repeats)],
+        env=worker_environment(), capture_output=True, text=True, check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cold_start_s(side: str, tries: int = 3) -> float:
+    """Median wall time of imports + session creation in a fresh interpreter."""
+    code = f"import time\nstarted = time.perf_counter()\n{COLD_START[side]}\nprint(time.perf_counter() - started)"
+    runs = [
+        float(subprocess.run([sys.executable, "-c", code], env=worker_environment(),
+                             capture_output=True, text=True, check=True).stdout.split()[-1])
+        for _ in range(tries + 1)
+    ]
+    # The first interpreter also pays for cold page caches (and numba compiling, for rembg).
+    return statistics.median(runs[1:])
+
+
+def directory_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+def fresh_venv_mb() -> tuple[float, float]:
+    """Sizes of a venv with only the image's requirements: whole venv, and its site-packages."""
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = Path(tmp) / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([venv / "bin" / "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
+                       check=True, stderr=subprocess.DEVNULL)
+        (site_packages,) = venv.glob("lib/python*/site-packages")
+        return directory_mb(venv), directory_mb(site_packages)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-venv", action="store_true", help="skip building the fresh venv")
+    parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        timing_worker(args.worker, args.repeats)
+        return
+
+    print(f"machine: {len(os.sched_getaffinity(0))} vCPUs; model u2netp; input {PHOTO.name} scaled, JPEG q90")
+    results = {side: run_timing(side, args.repeats) for side in ("ours", "rembg")}
+    print(f"{'size':>7} {'ours ms':>9} {'rembg ms':>9} {'speedup':>8} {'ours PNG KB':>12} {'rembg PNG KB':>13}")
+    speedups = {}
+    for label, _, _ in SIZES:
+        ours, theirs = results["ours"]["median_s"][label], results["rembg"]["median_s"][label]
+        speedups[label] = theirs / ours
+        print(f"{label:>7} {ours * 1000:9.0f} {theirs * 1000:9.0f} {speedups[label]:7.2f}x"
+              f" {results['ours']['output_bytes'][label] / 1024:12.0f} {results['rembg']['output_bytes'][label] / 1024:13.0f}")
+    print(f"peak RSS (all sizes, 12 MP last): ours {results['ours']['peak_rss_mb']:.0f} MB,"
+          f" rembg {results['rembg']['peak_rss_mb']:.0f} MB")
+    cold = {side: cold_start_s(side) for side in COLD_START}
+    print(f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
+          f" rembg {cold['rembg']:.2f} s")
+    if not args.skip_venv:
+        venv_mb, site_mb = fresh_venv_mb()
+        print(f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB ({site_mb:.0f} MB site-packages)")
+    print(f"speedup_2mp={speedups['2MP']:.2f} speedup_12mp={speedups['12MP']:.2f} cold_start_s={cold['ours']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

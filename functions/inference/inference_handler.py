@@ -1,0 +1,145 @@
+"""SQS entry point of the inference stage: cut out each queued job's prepared image.
+
+Per message: move the job queued → processing (or re-enter processing after a crash), read
+prepared/<job_id>, remove the background, write results/<job_id>.<ext>, mark the job
+succeeded, then delete the prepared source. Succeeding before deleting means a missing
+source can only mean a job that never had one, and a crash in between leaves only an
+intermediate for the bucket's lifecycle rule, never a job stuck without its input.
+
+A bad image fails its job at once. Any other error is reported as a batch item failure so
+SQS redelivers only that message; on the last allowed receive the job is failed first, so
+no job waits in processing for a worker that will not come back.
+"""
+
+import functools
+import json
+import time
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from cutout.errors import ErrorCode
+from cutout.jobs import JobStatus, OutputFormat
+from cutout.keys import is_job_id, prepared_key, result_key
+from cutout.settings import Settings
+from cutout_aws import JobRepository, ObjectMissing, ObjectStore, ObjectTooLarge
+from inference_engine import UnreadableImageError, shared_remover
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class JobFailed(Exception):
+    """A job that cannot succeed however often it is retried."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.error = {"code": code.value, "message": message}
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.cache
+def job_repository() -> JobRepository:
+    return JobRepository(settings().table_name)
+
+
+@functools.cache
+def object_store() -> ObjectStore:
+    return ObjectStore(settings().bucket_name)
+
+
+def prepared_byte_limit() -> int:
+    # Normalize wrote this object capped at max_output_side per side: even an uncompressed
+    # RGBA PNG stays under 5 bytes a pixel. The cap only guards memory against a stray object.
+    return settings().max_output_side ** 2 * 5
+
+
+def job_id_of(record: SQSRecord) -> str:
+    try:
+        job_id = json.loads(record.body)["job_id"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"message {record.message_id} is not a job message") from error
+    if not isinstance(job_id, str) or not is_job_id(job_id):
+        raise ValueError(f"message {record.message_id} names no valid job id")
+    return job_id
+
+
+@tracer.capture_method
+def infer(job: dict) -> dict:
+    """Write the job's result and return the metadata its item records, or raise JobFailed."""
+    job_id = job["job_id"]
+    output_format = OutputFormat(job["output_format"])
+    try:
+        source = object_store().read(prepared_key(job_id), prepared_byte_limit())
+    except ObjectMissing:
+        raise JobFailed(ErrorCode.SOURCE_MISSING, "the prepared image is gone; please submit the job again")
+    except ObjectTooLarge as error:
+        raise JobFailed(ErrorCode.TOO_LARGE, f"the prepared image is {error.size} bytes")
+    try:
+        cutout = shared_remover().remove_background(source, output_format)
+    except UnreadableImageError as error:
+        raise JobFailed(ErrorCode.CORRUPT_IMAGE, str(error))
+    key = result_key(job_id, output_format.extension)
+    object_store().write(key, cutout.body, cutout.content_type)
+    return {
+        "format": output_format.value,
+        "content_type": cutout.content_type,
+        "bytes": cutout.size_bytes,
+        "width": cutout.width,
+        "height": cutout.height,
+    }
+
+
+def fail(job_id: str, error: dict) -> None:
+    failed = job_repository().transition(job_id, JobStatus.PROCESSING, JobStatus.FAILED, time.time(), error=error)
+    logger.warning("job failed", extra={"error": error, "recorded": failed is not None})
+    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
+
+
+def process_record(record: SQSRecord) -> None:
+    job_id = job_id_of(record)
+    receive_count = int(record.attributes.approximate_receive_count)
+    logger.append_keys(job_id=job_id, receive_count=receive_count)
+    started = time.time()
+    job = job_repository().transition(
+        job_id, {JobStatus.QUEUED, JobStatus.PROCESSING}, JobStatus.PROCESSING, started
+    )
+    if job is None:
+        logger.info("nothing to do: the job is finished, cancelled, expired or unknown")
+        return
+    try:
+        result = infer(job)
+    except JobFailed as failure:
+        fail(job_id, failure.error)
+        return
+    except Exception as error:
+        if receive_count >= settings().max_receive_count:
+            fail(job_id, {
+                "code": ErrorCode.RETRIES_EXHAUSTED.value,
+                "message": f"processing failed {receive_count} times; last error: {type(error).__name__}",
+            })
+        raise
+    now = time.time()
+    succeeded = job_repository().transition(
+        job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, now,
+        result=result, result_expires_at=int(now + settings().result_ttl_s),
+    )
+    object_store().delete(prepared_key(job_id))
+    logger.info("job succeeded", extra={"result": result, "recorded": succeeded is not None})
+    metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="InferenceSeconds", unit=MetricUnit.Seconds, value=now - started)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context) -> dict:
+    return process_partial_response(event=event, record_handler=process_record, processor=processor, context=context)
