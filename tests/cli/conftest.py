@@ -17,5 +17,5 @@ def live_api_url() -> str:
         api_url = local_stack_api_url(REPO)
         CutoutApi(api_url).health()
     except (NoApiUrl, ApiError, requests.RequestException) as error:
-        pytest.skip(f"no local stack is up (run `make up`): {error}")
+        pytest.skip(f"no local stack is up: {error}")
     return api_url

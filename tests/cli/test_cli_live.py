@@ -1,0 +1,72 @@
+"""The installed `cutout` command against the local stack (`make up`)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from cutout_cli.api import CutoutApi
+from cutout_cli.config import API_URL_VARIABLE
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CUTOUT = Path(sys.executable).with_name("cutout")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+UNKNOWN_JOB_ID = "0b5a9b5e-1111-4222-8333-444455556666"
+
+
+def cutout(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    environ = {key: value for key, value in os.environ.items() if key != API_URL_VARIABLE}
+    return subprocess.run([CUTOUT, *args], capture_output=True, text=True, env=environ, cwd=cwd, timeout=300)
+
+
+def test_remove_writes_a_transparent_cutout_per_image(live_api_url, tmp_path):
+    photos = [DATA / "chelsea.png", DATA / "astronaut.png"]
+    run = cutout("remove", *map(str, photos), "--api", live_api_url, "-o", str(tmp_path / "out"), "--concurrency", "2")
+    assert run.returncode == 0, run.stderr
+    written = [tmp_path / "out" / "chelsea-cutout.png", tmp_path / "out" / "astronaut-cutout.png"]
+    assert run.stdout.split() == list(map(str, written))
+    for photo, output in zip(photos, written):
+        with Image.open(output) as cutout_image, Image.open(photo) as original:
+            assert (cutout_image.format, cutout_image.mode, cutout_image.size) == ("PNG", "RGBA", original.size)
+    # Not a terminal: one plain progress line per stage, no bars or cursor moves.
+    assert "chelsea.png: uploading" in run.stderr and "chelsea.png: done" in run.stderr
+    assert "\x1b[" not in run.stderr
+
+
+def test_remove_finds_the_api_in_the_stack_file_and_writes_next_to_the_input(live_api_url, tmp_path):
+    photo = tmp_path / "coffee.png"
+    photo.write_bytes((DATA / "coffee.png").read_bytes())
+    run = cutout("remove", str(photo), "--format", "webp", cwd=Path(__file__).parent)
+    assert run.returncode == 0, run.stderr
+    with Image.open(tmp_path / "coffee-cutout.webp") as cutout_image:
+        assert (cutout_image.format, cutout_image.mode, cutout_image.size) == ("WEBP", "RGBA", (600, 400))
+
+
+def test_some_images_failing_exits_1_with_the_jobs_error(live_api_url, tmp_path):
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(PNG_SIGNATURE + b"not an image behind the signature" * 64)
+    run = cutout("remove", str(damaged), str(DATA / "chelsea.png"), "--format", "mask", "--api", live_api_url, "-o", str(tmp_path))
+    assert run.returncode == 1
+    assert f"{damaged}: corrupt_image: the PNG image is damaged or incomplete and cannot be read" in run.stderr
+    with Image.open(tmp_path / "chelsea-cutout.png") as mask:
+        assert (mask.mode, mask.size) == ("L", (451, 300))
+
+
+def test_status_and_cancel_of_a_job_waiting_for_its_upload(live_api_url):
+    job = CutoutApi(live_api_url).create_job("image/png", 1234, "never-sent.png", "png")
+    status = cutout("status", job["job_id"], "--api", live_api_url)
+    assert status.returncode == 0, status.stderr
+    assert f"job     {job['job_id']}\nstatus  awaiting_upload" in status.stdout
+    cancel = cutout("cancel", job["job_id"], "--api", live_api_url)
+    assert (cancel.returncode, cancel.stdout) == (0, f"{job['job_id']} cancelled\n")
+    again = cutout("cancel", job["job_id"], "--api", live_api_url)
+    assert again.returncode == 1
+    assert "not_cancellable: the job is cancelled" in again.stderr
+
+
+def test_status_of_an_unknown_job_exits_1_with_not_found(live_api_url):
+    run = cutout("status", UNKNOWN_JOB_ID, "--api", live_api_url)
+    assert run.returncode == 1
+    assert f"cutout: not_found: no job '{UNKNOWN_JOB_ID}'" in run.stderr

@@ -1,0 +1,85 @@
+"""The demo page served from 127.0.0.1, a headless Chromium to open it, and the local stack when one is up."""
+
+import functools
+import importlib.util
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def load_module(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# One definition of "a local stack is up" for the CLI and the web tests, which are siblings
+# and so cannot share a conftest of their own.
+live_api_url = load_module("cli_live_stack", REPO / "tests" / "cli" / "conftest.py").live_api_url
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def web_root(tmp_path) -> Path:
+    """A copy of web/ without the config.js that `make up` writes, so each test sets its own API."""
+    root = tmp_path / "web"
+    shutil.copytree(REPO / "web", root, ignore=shutil.ignore_patterns("config.js"))
+    return root
+
+
+@pytest.fixture
+def web_url(web_root):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(web_root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots are kept after the run, for a person to look at."""
+    folder = REPO / ".local" / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,58 @@
+"""The demo page in headless Chromium, with no Cutout stack: configuration and the checks made before any upload."""
+
+import socket
+from pathlib import Path
+from urllib.parse import quote
+
+from playwright.sync_api import expect
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MIB = 1024 * 1024
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/prod"
+
+
+def with_api(web_url: str, api_url: str) -> str:
+    return f"{web_url}?api={quote(api_url, safe='')}"
+
+
+def test_without_an_api_url_the_page_says_how_to_set_one(page, web_url):
+    page.goto(web_url)
+    expect(page.locator("#config-problem")).to_contain_text("?api=")
+    expect(page.locator("#files")).to_be_disabled()
+
+
+def test_files_that_break_the_documented_limits_are_refused_in_words_before_any_request(page, web_url, tmp_path):
+    api_url = closed_port_url()
+    api_requests = []
+    page.on("request", lambda request: api_requests.append(request.url) if request.url.startswith(api_url) else None)
+    text = tmp_path / "holiday.png"
+    text.write_text("a text file wearing an image's name")
+    huge = tmp_path / "huge.png"
+    huge.write_bytes((DATA / "chelsea.png").read_bytes().ljust(26 * MIB, b"\0"))
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    page.goto(with_api(web_url, api_url))
+    page.set_input_files("#files", [text, huge, empty])
+    cards = page.locator(".job")
+    expect(cards).to_have_count(3)
+    for card in cards.all():
+        expect(card).to_have_attribute("data-stage", "failed")
+    expect(cards.nth(0).locator(".problem")).to_have_text("holiday.png is not a JPEG, PNG or WebP image")
+    expect(cards.nth(1).locator(".problem")).to_have_text("huge.png is 26.0 MB; the limit is 25.0 MB")
+    expect(cards.nth(2).locator(".problem")).to_have_text("empty.jpg is empty")
+    assert api_requests == []
+
+
+def test_the_api_comes_from_config_js_unless_the_query_names_another(page, web_url, web_root):
+    configured, overriding = closed_port_url(), closed_port_url()
+    (web_root / "config.js").write_text(f'window.CUTOUT_API_URL = "{configured}";\n')
+    for url, expected_api in ((web_url, configured), (with_api(web_url, overriding), overriding)):
+        page.goto(url)
+        page.set_input_files("#files", DATA / "chelsea.png")
+        expect(page.locator(".job .problem")).to_have_text(f"cannot reach the API at {expected_api}")

@@ -1,0 +1,55 @@
+"""The demo page in headless Chromium against the local stack (`make up`): a real photo becomes a cutout."""
+
+from pathlib import Path
+from urllib.parse import quote
+
+from playwright.sync_api import expect
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+JOB_TIMEOUT_MS = 180_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+STAGE_ORDER = ["checking", "creating", "uploading", "awaiting_upload", "normalizing", "queued", "processing", "succeeded"]
+# Every stage a card shows, recorded as it happens, since a fast stage can be gone before a poll of the DOM.
+RECORD_STAGES = """() => {
+  window.seenStages = [];
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      const stage = change.target.dataset.stage;
+      if (stage && window.seenStages.at(-1) !== stage) window.seenStages.push(stage);
+    }
+  }).observe(document.getElementById("jobs"), { subtree: true, attributes: true, attributeFilter: ["data-stage"] });
+}"""
+
+
+def open_against(page, web_url: str, api_url: str) -> None:
+    page.goto(f"{web_url}?api={quote(api_url, safe='')}")
+    page.evaluate(RECORD_STAGES)
+
+
+def test_a_photo_becomes_a_cutout_over_a_checkerboard_with_a_download_link(live_api_url, page, web_url, artifacts):
+    open_against(page, web_url, live_api_url)
+    page.set_input_files("#files", DATA / "chelsea.png")
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "succeeded", timeout=JOB_TIMEOUT_MS)
+    after = card.locator("img.after")
+    expect(after).to_have_class("after checkerboard")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=after.element_handle(), timeout=30_000)
+    assert after.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [451, 300]
+    assert card.locator(".download-link").get_attribute("href") == after.get_attribute("src")
+    seen = page.evaluate("window.seenStages")
+    assert "uploading" in seen and seen[-1] == "succeeded", seen
+    assert seen == sorted(seen, key=STAGE_ORDER.index), seen
+    page.screenshot(path=artifacts / "web-cutout.png", full_page=True)
+
+
+def test_a_failed_job_shows_its_error_message(live_api_url, page, web_url, artifacts, tmp_path):
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(PNG_SIGNATURE + b"not an image behind the signature" * 64)
+    open_against(page, web_url, live_api_url)
+    page.set_input_files("#files", damaged)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "failed", timeout=JOB_TIMEOUT_MS)
+    problem = card.locator(".problem")
+    expect(problem).to_have_text("the PNG image is damaged or incomplete and cannot be read")
+    expect(problem).to_have_attribute("title", "corrupt_image")
+    page.screenshot(path=artifacts / "web-failed-job.png", full_page=True)

@@ -1,0 +1,130 @@
+// The demo page: one card per dropped image, moved through the API calls of cutout-api.js.
+
+import {
+  ACCEPTED_TYPES, MAX_UPLOAD_BYTES, CutoutError, cancelJob, createJob, sniffContentType, uploadImage, waitForJob,
+} from "./cutout-api.js";
+
+const STAGE_WORDS = {
+  checking: "checking the file",
+  creating: "asking for an upload URL",
+  uploading: "uploading",
+  awaiting_upload: "uploaded, waiting to be picked up",
+  normalizing: "normalizing the photo",
+  queued: "queued for background removal",
+  processing: "removing the background",
+  succeeded: "done",
+  failed: "failed",
+  cancelled: "cancelled",
+  expired: "expired",
+};
+const CANCELLABLE_STATUSES = new Set(["awaiting_upload", "queued"]);
+
+const apiUrl = (new URLSearchParams(location.search).get("api") ?? window.CUTOUT_API_URL ?? "").replace(/\/+$/, "");
+const dropZone = document.getElementById("drop-zone");
+const fileInput = document.getElementById("files");
+
+function megabytes(bytes) {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function checkFile(file, contentType) {
+  if (file.size === 0) throw new CutoutError("empty_file", `${file.name} is empty`);
+  if (file.size > MAX_UPLOAD_BYTES) {
+    throw new CutoutError("payload_too_large", `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(MAX_UPLOAD_BYTES)}`);
+  }
+  if (!ACCEPTED_TYPES.includes(contentType)) {
+    throw new CutoutError("unsupported_media_type", `${file.name} is not a JPEG, PNG or WebP image`);
+  }
+}
+
+class JobCard {
+  constructor(file) {
+    this.root = document.getElementById("job-card").content.firstElementChild.cloneNode(true);
+    this.part = (selector) => this.root.querySelector(selector);
+    this.part(".name").textContent = file.name;
+    document.getElementById("jobs").append(this.root);
+  }
+
+  stage(stage) {
+    this.root.dataset.stage = stage;
+    this.part(".stage").textContent = STAGE_WORDS[stage];
+    this.part("progress").hidden = stage !== "uploading";
+    const cancel = this.part(".cancel");
+    cancel.hidden = !(cancel.onclick && CANCELLABLE_STATUSES.has(stage));
+  }
+
+  progress(fraction) {
+    this.part("progress").value = fraction;
+  }
+
+  allowCancel(onCancel) {
+    const button = this.part(".cancel");
+    button.onclick = () => { button.disabled = true; onCancel(); };
+  }
+
+  fail(error) {
+    this.stage("failed");
+    const problem = this.part(".problem");
+    problem.textContent = error.message;
+    problem.title = error.code ?? "";
+    problem.hidden = false;
+  }
+
+  showResult(file, result) {
+    this.part(".before").src = URL.createObjectURL(file);
+    const after = this.part(".after");
+    after.onerror = () => this.fail(new CutoutError("result_unavailable", "the result could not be loaded; its link may have expired"));
+    after.src = result.url;
+    this.part(".compare").hidden = false;
+    this.part(".download-link").href = result.url;
+    const validUntil = new Date(result.expires_at).toLocaleTimeString();
+    this.part(".details").textContent = `${result.format}, ${result.width}×${result.height}, ${megabytes(result.bytes)}; link valid until ${validUntil}`;
+    this.part(".download").hidden = false;
+  }
+}
+
+async function removeBackground(file, format) {
+  const card = new JobCard(file);
+  try {
+    card.stage("checking");
+    const contentType = await sniffContentType(file);
+    checkFile(file, contentType);
+    card.stage("creating");
+    const job = await createJob(apiUrl, file, contentType, format);
+    card.allowCancel(() => cancelJob(apiUrl, job.job_id).catch((error) => card.fail(error)));
+    card.stage("uploading");
+    await uploadImage(job.upload, file, (fraction) => card.progress(fraction));
+    const done = await waitForJob(apiUrl, job.job_id, (polled) => card.stage(polled.status));
+    if (done.status === "succeeded") {
+      card.showResult(file, done.result);
+    } else if (done.status !== "cancelled") {
+      throw new CutoutError(done.error?.code ?? done.status, done.error?.message ?? `the job ended ${done.status}`);
+    }
+  } catch (error) {
+    card.fail(error);
+  }
+}
+
+function removeBackgrounds(files) {
+  const format = new FormData(document.getElementById("picker")).get("format");
+  for (const file of files) removeBackground(file, format);
+}
+
+if (!apiUrl) {
+  const problem = document.getElementById("config-problem");
+  problem.textContent = "No API configured: run `make up`, or open this page with ?api=<API base URL>.";
+  problem.hidden = false;
+  fileInput.disabled = true;
+} else {
+  fileInput.addEventListener("change", () => {
+    removeBackgrounds([...fileInput.files]);
+    fileInput.value = "";
+  });
+  dropZone.addEventListener("dragover", (event) => { event.preventDefault(); dropZone.classList.add("dragging"); });
+  dropZone.addEventListener("dragleave", () => dropZone.classList.remove("dragging"));
+  dropZone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dropZone.classList.remove("dragging");
+    removeBackgrounds([...event.dataTransfer.files]);
+  });
+}
