@@ -43,6 +43,8 @@ def test_files_that_break_the_documented_limits_are_refused_in_words_before_any_
     expect(cards).to_have_count(3)
     for card in cards.all():
         expect(card).to_have_attribute("data-stage", "failed")
+        expect(card.locator(".compare")).to_be_hidden()
+        expect(card.locator(".download")).to_be_hidden()
     expect(cards.nth(0).locator(".problem")).to_have_text("holiday.png is not a JPEG, PNG or WebP image")
     expect(cards.nth(1).locator(".problem")).to_have_text("huge.png is 26.0 MB; the limit is 25.0 MB")
     expect(cards.nth(2).locator(".problem")).to_have_text("empty.jpg is empty")
