@@ -85,7 +85,7 @@ def job_failure(job: dict) -> str:
 
 def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: float, board: ProgressBoard, index: int) -> Outcome:
     def failed(reason: str) -> Outcome:
-        board.show(index, "failed", detail=reason)
+        board.show(index, "failed:", detail=reason)
         return Outcome(image, error=reason)
 
     try:

@@ -1,5 +1,6 @@
 """One progress line per image on stderr: redrawn in place on a terminal, plain lines otherwise."""
 
+import shutil
 import sys
 import threading
 
@@ -12,6 +13,10 @@ def bar(fraction: float) -> str:
     return f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {fraction:4.0%}"
 
 
+def joined(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
 class ProgressBoard:
     def __init__(self, names: list[str], stream=None):
         self.stream = stream or sys.stderr
@@ -19,25 +24,27 @@ class ProgressBoard:
         self.names = [name if len(name) <= NAME_WIDTH else "…" + name[-(NAME_WIDTH - 1) :] for name in names]
         self.lines = ["waiting"] * len(names)
         # Plain output gets one line per stage, not one per upload chunk.
-        self.stages = [None] * len(names)
+        self.stages: list[str | None] = [None] * len(names)
         self.lock = threading.Lock()
         if self.redraw:
-            self._write_all(first=True)
+            self._draw()
 
     def show(self, index: int, stage: str, fraction: float | None = None, detail: str = "") -> None:
         with self.lock:
-            self.lines[index] = " ".join(part for part in (stage, bar(fraction) if fraction is not None else "", detail) if part)
+            self.lines[index] = joined(stage, bar(fraction) if fraction is not None else "", detail)
             if self.redraw:
-                self._write_all(first=False)
+                # Back to the first of our lines (ESC[nF) to rewrite them all.
+                self.stream.write(f"\x1b[{len(self.lines)}F")
+                self._draw()
             elif stage != self.stages[index]:
-                self.stream.write(f"{self.names[index]}: {' '.join(part for part in (stage, detail) if part)}\n")
+                self.stream.write(f"{self.names[index]}: {joined(stage, detail)}\n")
                 self.stream.flush()
             self.stages[index] = stage
 
-    def _write_all(self, first: bool) -> None:
-        width = max(map(len, self.names))
-        # Move back to the first of our lines (ESC[nF), then rewrite each one cleared (ESC[2K).
-        text = "" if first else f"\x1b[{len(self.lines)}F"
-        text += "".join(f"\x1b[2K{name:<{width}}  {line}\n" for name, line in zip(self.names, self.lines))
-        self.stream.write(text)
+    def _draw(self) -> None:
+        name_width = max(map(len, self.names))
+        # A line that wrapped would take two rows and break the move back up.
+        columns = shutil.get_terminal_size().columns - 1
+        for name, line in zip(self.names, self.lines):
+            self.stream.write(f"\x1b[2K{f'{name:<{name_width}}  {line}'[:columns]}\n")
         self.stream.flush()
