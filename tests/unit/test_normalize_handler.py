@@ -1,0 +1,247 @@
+"""The normalize function through real S3 event notifications, against moto."""
+
+import io
+import time
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from PIL import Image
+
+import normalize_handler
+from cutout.jobs import JobRequest, JobStatus, new_job
+from cutout.keys import new_job_id, prepared_key, upload_key
+from cutout.settings import Settings
+from hostile_images import CASES, CASES_BY_NAME, Case
+
+CACHED_SERVICES = (
+    normalize_handler.settings,
+    normalize_handler.job_repository,
+    normalize_handler.object_store,
+    normalize_handler.job_queue,
+)
+GOOD = CASES_BY_NAME["photo-jpeg"]
+BAD = CASES_BY_NAME["random-bytes"]
+
+
+def s3_event(bucket: str, *keys: str) -> dict:
+    """An ObjectCreated notification as S3 sends it: keys URL-encoded, one record per object."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2026-11-02T10:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key, safe="/"), "size": 1, "eTag": "0", "sequencer": "0"},
+                },
+            }
+            for key in keys
+        ]
+    }
+
+
+@pytest.fixture
+def normalize(aws, lambda_context):
+    """Deliver an S3 event for these keys to the handler, as Lambda would."""
+    for cached in CACHED_SERVICES:
+        cached.cache_clear()
+    yield lambda *keys: normalize_handler.lambda_handler(s3_event(aws.bucket_name, *keys), lambda_context)
+    for cached in CACHED_SERVICES:
+        cached.cache_clear()
+
+
+def submit(aws, case: Case) -> str:
+    """Create the job the API would create for this case, and upload the case's bytes."""
+    request = JobRequest(content_type=case.content_type, content_length=case.content_length, filename=case.filename)
+    job = new_job(new_job_id(), request, Settings.from_env(), time.time())
+    aws.jobs.create(job)
+    aws.store.write(job["upload_key"], case.body, case.content_type)
+    return job["job_id"]
+
+
+def job_of(aws, job_id: str) -> dict:
+    return aws.jobs.get(job_id, time.time())
+
+
+def all_queued_job_ids(aws) -> list[str]:
+    received, batch = [], aws.queued_job_ids()
+    while batch:
+        received += batch
+        batch = aws.queued_job_ids()
+    return received
+
+
+def outcome_problems(aws, case: Case, job_id: str, queued: list[str]) -> list[str]:
+    """What differs from the case's expected outcome, in words; nothing when all is as owed."""
+    job, keys = job_of(aws, job_id), aws.object_keys()
+    problems = []
+    if upload_key(job_id) in keys:
+        problems.append("the upload was not deleted")
+    if case.error:
+        if (job["status"], job.get("error", {}).get("code")) != (JobStatus.FAILED, case.error):
+            problems.append(f"job is {job['status']} with {job.get('error')}, not failed with {case.error}")
+        if not job.get("error", {}).get("message"):
+            problems.append("no message for the user")
+        if prepared_key(job_id) in keys or job_id in queued:
+            problems.append("a rejected upload was prepared or queued")
+        return problems
+    recorded = (job["status"], job.get("width"), job.get("height"), job.get("prepared_content_type"))
+    if recorded != (JobStatus.QUEUED, *case.prepared):
+        problems.append(f"job records {recorded}, expected queued with {case.prepared}")
+    if queued.count(job_id) != 1:
+        problems.append(f"{queued.count(job_id)} messages sent")
+    if prepared_key(job_id) not in keys:
+        return [*problems, "no prepared image"]
+    stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=prepared_key(job_id))
+    size = Image.open(io.BytesIO(stored["Body"].read())).size
+    if (*size, stored["ContentType"]) != case.prepared:
+        problems.append(f"prepared image is {size} {stored['ContentType']}, expected {case.prepared}")
+    return problems
+
+
+def test_the_whole_corpus_in_one_event_gets_each_outcome(aws, normalize):
+    """One moto session for every case keeps this fast; test_normalize_image checks each case alone."""
+    job_ids = {case.name: submit(aws, case) for case in CASES}
+
+    normalize(*(upload_key(job_id) for job_id in job_ids.values()))
+
+    queued = all_queued_job_ids(aws)
+    problems = {case.name: outcome_problems(aws, case, job_ids[case.name], queued) for case in CASES}
+    assert {name: found for name, found in problems.items() if found} == {}
+    assert len(queued) == sum(1 for case in CASES if not case.error)
+
+
+@pytest.mark.parametrize("key", ["uploads/not-a-job id.jpg", f"uploads/{new_job_id()}"])
+def test_an_upload_without_a_job_is_deleted(key, aws, normalize):
+    aws.store.write(key, GOOD.body, "image/jpeg")
+
+    normalize(key)
+
+    assert aws.object_keys() == []
+    assert aws.queued_job_ids() == []
+
+
+def test_an_upload_of_an_expired_job_is_deleted(aws, normalize):
+    job_id = submit(aws, GOOD)
+    boto3.resource("dynamodb").Table(aws.table_name).update_item(
+        Key={"job_id": job_id},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": int(time.time()) - 1},
+    )
+
+    normalize(upload_key(job_id))
+
+    assert aws.object_keys() == []
+    assert aws.queued_job_ids() == []
+
+
+@pytest.mark.parametrize("final", [JobStatus.CANCELLED, JobStatus.FAILED])
+def test_an_upload_of_a_finished_job_is_deleted_and_the_job_untouched(final, aws, normalize):
+    job_id = submit(aws, GOOD)
+    aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, final, time.time())
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["status"] == final
+    assert aws.object_keys() == []
+    assert aws.queued_job_ids() == []
+
+
+def test_a_duplicate_event_changes_nothing(aws, normalize):
+    job_id = submit(aws, GOOD)
+    normalize(upload_key(job_id))
+    first = job_of(aws, job_id)
+    assert aws.queued_job_ids() == [job_id]
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id) == first
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == []
+
+
+def test_a_retried_event_finishes_a_job_left_normalizing(aws, normalize):
+    job_id = submit(aws, GOOD)
+    aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time())
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == [job_id]
+
+
+def test_an_aws_error_propagates_and_the_retry_completes_the_hand_over(aws, normalize):
+    job_id = submit(aws, GOOD)
+    aws.sqs.delete_queue(QueueUrl=aws.queue_url)
+
+    with pytest.raises(ClientError):
+        normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert aws.object_keys() == [prepared_key(job_id), upload_key(job_id)]
+    aws.sqs.create_queue(QueueName=aws.queue_url.rsplit("/", 1)[1])
+
+    normalize(upload_key(job_id))
+
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == [job_id]
+
+
+def test_a_leftover_upload_of_a_job_past_queued_is_deleted_without_a_message(aws, normalize):
+    job_id = submit(aws, GOOD)
+    normalize(upload_key(job_id))
+    aws.queued_job_ids()
+    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, time.time())
+    aws.store.write(upload_key(job_id), GOOD.body, "image/jpeg")
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["status"] == JobStatus.PROCESSING
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == []
+
+
+def test_an_event_whose_upload_is_gone_fails_the_job(aws, normalize):
+    job_id = submit(aws, GOOD)
+    aws.store.delete(upload_key(job_id))
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["error"]["code"] == "upload_not_received"
+
+
+def test_one_bad_record_in_a_batch_fails_only_its_job(aws, normalize):
+    first, bad, last = submit(aws, GOOD), submit(aws, BAD), submit(aws, CASES_BY_NAME["photo-png"])
+
+    normalize(upload_key(first), upload_key(bad), upload_key(last))
+
+    assert [job_of(aws, job_id)["status"] for job_id in (first, bad, last)] == ["queued", "failed", "queued"]
+    assert sorted(aws.queued_job_ids()) == sorted([first, last])
+    assert aws.object_keys() == sorted([prepared_key(first), prepared_key(last)])
+
+
+def test_the_output_side_limit_comes_from_the_environment(aws, normalize, monkeypatch):
+    monkeypatch.setenv("MAX_OUTPUT_SIDE", "120")
+    job_id = submit(aws, CASES_BY_NAME["exif-orientation-6"])
+
+    normalize(upload_key(job_id))
+
+    job = job_of(aws, job_id)
+    assert (job["width"], job["height"]) == (120, 80)
+
+
+def test_a_rejected_job_reads_failed_through_the_stored_item(aws, normalize):
+    job_id = submit(aws, CASES_BY_NAME["png-pixel-bomb"])
+
+    normalize(upload_key(job_id))
+
+    item = boto3.resource("dynamodb").Table(aws.table_name).get_item(Key={"job_id": job_id})["Item"]
+    assert item["error"]["details"] == {"max_pixels": Settings().max_input_pixels}
+    assert JobStatus.FAILED in item["stages"] and JobStatus.NORMALIZING in item["stages"]
