@@ -1,0 +1,97 @@
+"""Alarms on what needs a person (dead letters, a backed-up queue, failing functions) and a dashboard.
+
+The alarms have no actions: where they notify (SNS, chat, paging) is the operating team's choice.
+"""
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.settings import StackSettings
+
+PERIOD = Duration.minutes(1)
+ERROR_PERIOD = Duration.minutes(5)
+QUEUE_AGE_PERIODS = 3
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        settings: StackSettings,
+        *,
+        functions: Mapping[str, lambda_.IFunction],
+        queue: sqs.IQueue,
+        dead_letters: sqs.IQueue,
+        api: apigateway.RestApi,
+    ):
+        super().__init__(scope, id)
+        self.alarms: list[cloudwatch.Alarm] = [
+            cloudwatch.Alarm(
+                self,
+                "DeadLetters",
+                alarm_description="Jobs whose inference failed on every attempt are in the dead-letter queue",
+                metric=dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "QueueAge",
+                alarm_description=f"A job has waited over {settings.queue_age_alarm_s} s for inference",
+                metric=queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                threshold=settings.queue_age_alarm_s,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=QUEUE_AGE_PERIODS,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            *(
+                cloudwatch.Alarm(
+                    self,
+                    f"{name.title()}Errors",
+                    alarm_description=f"The {name} function raised errors",
+                    metric=function.metric_errors(period=ERROR_PERIOD, statistic="Sum"),
+                    threshold=0,
+                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+                for name, function in functions.items()
+            ),
+        ]
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[api.metric_count(period=PERIOD), api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
+            ),
+            cloudwatch.GraphWidget(title="API latency (p90)", left=[api.metric_latency(period=PERIOD, statistic="p90")]),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Inference queue",
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(period=PERIOD),
+                    dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, label="Dead letters"),
+                ],
+                right=[queue.metric_approximate_age_of_oldest_message(period=PERIOD)],
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration (p90)",
+                left=[f.metric_duration(period=PERIOD, statistic="p90", label=name) for name, f in functions.items()],
+            ),
+            cloudwatch.GraphWidget(
+                title="Function errors and throttles",
+                left=[f.metric_errors(period=PERIOD, label=f"{name} errors") for name, f in functions.items()],
+                right=[f.metric_throttles(period=PERIOD, label=f"{name} throttles") for name, f in functions.items()],
+            ),
+        )

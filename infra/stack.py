@@ -1,0 +1,42 @@
+"""Cutout's one stack: storage, jobs table, queues, functions, API and monitoring, wired by ``infra.wiring``."""
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.api import CutoutApi
+from infra.functions import ServiceFunctions
+from infra.jobs_table import JobsTable
+from infra.monitoring import Monitoring
+from infra.queues import InferenceQueues
+from infra.settings import StackSettings
+from infra.storage import ImageStorage
+from infra.wiring import API
+
+
+class CutoutStack(Stack):
+    def __init__(self, scope: Construct, id: str, settings: StackSettings, **kwargs):
+        super().__init__(scope, id, description="Cutout: serverless background removal", **kwargs)
+        storage = ImageStorage(self, "Storage", settings)
+        jobs = JobsTable(self, "JobsTable", settings)
+        queues = InferenceQueues(self, "Queues", settings)
+        functions = ServiceFunctions(
+            self, "Functions", settings, table=jobs.table, bucket=storage.bucket, queue=queues.queue
+        )
+        api = CutoutApi(self, "Api", settings, function=functions.by_name[API.name], trigger=API.trigger)
+        Monitoring(
+            self,
+            "Monitoring",
+            settings,
+            functions=functions.by_name,
+            queue=queues.queue,
+            dead_letters=queues.dead_letters,
+            api=api.rest_api,
+        )
+        for name, value in {
+            "ApiUrl": api.rest_api.url,
+            "BucketName": storage.bucket.bucket_name,
+            "TableName": jobs.table.table_name,
+            "QueueUrl": queues.queue.queue_url,
+            "DeadLetterQueueUrl": queues.dead_letters.queue_url,
+        }.items():
+            CfnOutput(self, name, value=value)

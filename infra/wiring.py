@@ -1,0 +1,115 @@
+"""The one description of how Cutout is wired: which function, which trigger, which prefix, which queue.
+
+The stack is built from it and the infrastructure tests assert the synthesized template against
+it, so the two cannot drift. Sizes and limits are deployment settings (``infra.settings``);
+what lives here is the shape of the system, which changes only with the code.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
+from inference_models import DEFAULT_MODEL, MODELS
+
+
+class ObjectAccess(Enum):
+    """What a function may do to the objects under one bucket prefix (each maps to a CDK grant)."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, parameters in braces
+    costly: bool = False  # costly routes get the lower per-method throttle
+
+
+@dataclass(frozen=True)
+class ApiTrigger:
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class ObjectCreatedTrigger:
+    prefix: str
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """Messages of the inference queue, in batches, reporting per-message failures."""
+
+
+@dataclass(frozen=True)
+class FunctionWiring:
+    name: str
+    folder: str  # the handler's folder, relative to the repository root
+    handler: str
+    trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger
+    objects: Mapping[str, frozenset[ObjectAccess]]  # bucket prefix → allowed access
+    table_actions: tuple[str, ...]
+    sends_to_queue: bool = False
+    # Third-party packages the function needs beyond the shared layer, bundled into its zip.
+    requirements: str | None = None
+    # Files from the repository copied into the zip, by path inside the zip.
+    extra_files: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Built as a container image from this Dockerfile unless the deployment asks for zips.
+    dockerfile: str | None = None
+    zip_environment: Mapping[str, str] = field(default_factory=dict)
+
+
+READ, WRITE, DELETE = ObjectAccess.READ, ObjectAccess.WRITE, ObjectAccess.DELETE
+MODEL = MODELS[DEFAULT_MODEL]
+# Inside the zip, next to the handler; Lambda runs handlers with the task root as working directory.
+ZIP_MODEL_DIR = "models"
+
+API = FunctionWiring(
+    name="api",
+    folder="functions/api",
+    handler="api_handler.lambda_handler",
+    trigger=ApiTrigger(
+        routes=(
+            Route("POST", "/v1/jobs", costly=True),
+            Route("GET", "/v1/jobs/{job_id}"),
+            Route("DELETE", "/v1/jobs/{job_id}"),
+            Route("GET", "/v1/health"),
+            Route("GET", "/v1/openapi.json"),
+        )
+    ),
+    # Presigning needs the permission the presigned request will use.
+    objects={UPLOADS_PREFIX: frozenset({WRITE}), RESULTS_PREFIX: frozenset({READ})},
+    table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+)
+
+NORMALIZE = FunctionWiring(
+    name="normalize",
+    folder="functions/normalize",
+    handler="normalize_handler.lambda_handler",
+    trigger=ObjectCreatedTrigger(prefix=UPLOADS_PREFIX),
+    objects={UPLOADS_PREFIX: frozenset({READ, DELETE}), PREPARED_PREFIX: frozenset({WRITE})},
+    table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    sends_to_queue=True,
+    requirements="functions/normalize/requirements.txt",
+)
+
+INFERENCE = FunctionWiring(
+    name="inference",
+    folder="functions/inference",
+    handler="inference_handler.lambda_handler",
+    trigger=QueueTrigger(),
+    objects={PREPARED_PREFIX: frozenset({READ, DELETE}), RESULTS_PREFIX: frozenset({WRITE})},
+    table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    requirements="functions/inference/requirements.txt",
+    extra_files={f"{ZIP_MODEL_DIR}/{MODEL.file_name}": f"models/{MODEL.file_name}"},
+    # onnxruntime writes under $HOME at import; only /tmp is writable on Lambda.
+    environment={"HOME": "/tmp"},
+    dockerfile="functions/inference/Dockerfile",
+    zip_environment={"CUTOUT_MODEL_DIR": ZIP_MODEL_DIR},
+)
+
+FUNCTIONS = (API, NORMALIZE, INFERENCE)
+SHARED_LAYER_FOLDER = "layers/shared"

@@ -1,0 +1,339 @@
+"""Each resource's properties, as the settings and the wiring description ask for them."""
+
+from aws_cdk.assertions import Match
+from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
+from cutout.settings import Settings
+
+from infra.settings import VISIBILITY_TIMEOUT_FACTOR
+from infra.wiring import FUNCTIONS, INFERENCE, NORMALIZE, ZIP_MODEL_DIR, ApiTrigger
+
+
+def test_bucket_is_private_encrypted_and_ssl_only(any_stack):
+    _, bucket = any_stack.only("AWS::S3::Bucket")
+    props = bucket["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    _, policy = any_stack.only("AWS::S3::BucketPolicy")
+    denials = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert [s["Condition"] for s in denials] == [{"Bool": {"aws:SecureTransport": "false"}}]
+
+
+def test_bucket_cors_lets_the_configured_origins_put_and_get(any_stack):
+    _, bucket = any_stack.only("AWS::S3::Bucket")
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert sorted(rule["AllowedMethods"]) == ["GET", "PUT"]
+    assert rule["AllowedOrigins"] == any_stack.settings.allowed_origins
+    assert rule["ExposedHeaders"] == ["ETag"]
+
+
+def test_tuned_origins_reach_bucket_api_and_functions(tuned_stack):
+    origins = ["https://a.example", "https://b.example"]
+    assert tuned_stack.settings.allowed_origins == origins
+    _, bucket = tuned_stack.only("AWS::S3::Bucket")
+    assert bucket["Properties"]["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] == origins
+    for wiring in FUNCTIONS:
+        _, function = tuned_stack.function(wiring.name)
+        assert function["Properties"]["Environment"]["Variables"]["ALLOWED_ORIGINS"] == ",".join(origins)
+
+
+def test_lifecycle_expires_each_prefix_and_aborts_multipart_uploads(any_stack):
+    _, bucket = any_stack.only("AWS::S3::Bucket")
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiry = {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "Prefix" in rule}
+    assert expiry == {
+        UPLOADS_PREFIX: 1,
+        PREPARED_PREFIX: 1,
+        RESULTS_PREFIX: any_stack.settings.results_lifecycle_days,
+    }
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    assert [r["AbortIncompleteMultipartUpload"] for r in rules if "AbortIncompleteMultipartUpload" in r] == [
+        {"DaysAfterInitiation": 1}
+    ]
+
+
+def test_results_lifecycle_rounds_the_result_ttl_up_to_whole_days(image_stack, tuned_stack):
+    assert image_stack.settings.results_lifecycle_days == 1  # a 1-hour TTL still needs a whole day
+    assert tuned_stack.settings.results_lifecycle_days == 4  # 3 days and a second
+
+
+def test_removal_policy_follows_the_setting(image_stack, tuned_stack):
+    for stack, policy in ((image_stack, "Delete"), (tuned_stack, "Retain")):
+        for resource_type in ("AWS::S3::Bucket", "AWS::DynamoDB::Table"):
+            _, resource = stack.only(resource_type)
+            assert resource["DeletionPolicy"] == policy, (resource_type, policy)
+    assert len(image_stack.of_type("Custom::S3AutoDeleteObjects")) == 1
+    assert tuned_stack.of_type("Custom::S3AutoDeleteObjects") == {}
+
+
+def test_jobs_table_is_on_demand_with_ttl_and_switchable_recovery(image_stack, tuned_stack):
+    for stack in (image_stack, tuned_stack):
+        _, table = stack.only("AWS::DynamoDB::Table")
+        props = table["Properties"]
+        assert props["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": "job_id", "AttributeType": "S"}]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is stack.settings.point_in_time_recovery
+    assert image_stack.settings.point_in_time_recovery is False
+    assert tuned_stack.settings.point_in_time_recovery is True
+
+
+def test_inference_queue_redrives_to_the_dead_letter_queue(any_stack):
+    queues = any_stack.of_type("AWS::SQS::Queue")
+    (queue_key,) = [key for key, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+    (dead_key,) = set(queues) - {queue_key}
+    props = queues[queue_key]["Properties"]
+    settings = any_stack.settings
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_key, "Arn"]},
+        "maxReceiveCount": settings.service.max_receive_count,
+    }
+    assert props["VisibilityTimeout"] == VISIBILITY_TIMEOUT_FACTOR * settings.sizes["inference"].timeout_s
+    assert props["ReceiveMessageWaitTimeSeconds"] == 20
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_max_receive_count_reaches_queue_and_functions_alike(tuned_stack):
+    assert tuned_stack.settings.service.max_receive_count == 5
+    (queue,) = [q for q in tuned_stack.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["Properties"]["VisibilityTimeout"] == 6 * 200
+    for wiring in FUNCTIONS:
+        _, function = tuned_stack.function(wiring.name)
+        assert function["Properties"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == "5"
+
+
+def test_every_function_gets_every_service_setting(any_stack):
+    settings = any_stack.settings
+    for wiring in FUNCTIONS:
+        _, function = any_stack.function(wiring.name)
+        env = function["Properties"]["Environment"]["Variables"]
+        for field in Settings.__dataclass_fields__:
+            assert field.upper() in env, (wiring.name, field)
+        assert Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)}) == Settings(
+            **{**settings.service.__dict__, "allowed_origins": ",".join(settings.allowed_origins)}
+        )
+        assert env["S3_ADDRESSING_STYLE"] == settings.s3_addressing_style
+        assert env["POWERTOOLS_LOG_LEVEL"] == settings.log_level
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == settings.metrics_namespace
+        assert env["POWERTOOLS_TRACE_DISABLED"] == str(not settings.tracing).lower()
+        for key, value in wiring.environment.items():
+            assert env[key] == value
+
+
+def test_resource_names_reach_the_functions(any_stack):
+    table_key, _ = any_stack.only("AWS::DynamoDB::Table")
+    bucket_key, _ = any_stack.only("AWS::S3::Bucket")
+    (queue_key,) = [k for k, q in any_stack.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    for wiring in FUNCTIONS:
+        _, function = any_stack.function(wiring.name)
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["TABLE_NAME"] == {"Ref": table_key}
+        assert env["BUCKET_NAME"] == {"Ref": bucket_key}
+        assert env["QUEUE_URL"] == {"Ref": queue_key}
+
+
+def test_function_sizes_come_from_settings(any_stack):
+    for wiring in FUNCTIONS:
+        _, function = any_stack.function(wiring.name)
+        size = any_stack.settings.sizes[wiring.name]
+        assert function["Properties"]["MemorySize"] == size.memory_mb
+        assert function["Properties"]["Timeout"] == size.timeout_s
+
+
+def test_zip_functions_use_their_handler_and_the_shared_layer(any_stack):
+    layer_key, _ = any_stack.only("AWS::Lambda::LayerVersion")
+    zipped = [w for w in FUNCTIONS if not (w.dockerfile and any_stack.settings.inference_packaging == "image")]
+    for wiring in zipped:
+        _, function = any_stack.function(wiring.name)
+        props = function["Properties"]
+        assert props["Handler"] == wiring.handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Layers"] == [{"Ref": layer_key}]
+        for key, value in wiring.zip_environment.items():
+            assert props["Environment"]["Variables"][key] == value
+
+
+def test_image_packaging_builds_inference_from_its_dockerfile(image_stack):
+    _, function = image_stack.function(INFERENCE.name)
+    props = function["Properties"]
+    assert props["PackageType"] == "Image"
+    assert props["ImageConfig"] == {"Command": [INFERENCE.handler]}
+    assert "Layers" not in props and "Handler" not in props
+    assert "CUTOUT_MODEL_DIR" not in props["Environment"]["Variables"]
+
+
+def test_zip_packaging_ships_the_model_next_to_the_handler(zip_stack):
+    _, function = zip_stack.function(INFERENCE.name)
+    assert function["Properties"]["Environment"]["Variables"]["CUTOUT_MODEL_DIR"] == ZIP_MODEL_DIR
+    assert list(INFERENCE.extra_files) == [f"{ZIP_MODEL_DIR}/u2netp.onnx"]
+
+
+def test_uploads_trigger_normalize(any_stack):
+    normalize_key, _ = any_stack.function(NORMALIZE.name)
+    bucket_key, _ = any_stack.only("AWS::S3::Bucket")
+    _, notifications = any_stack.only("Custom::S3BucketNotifications")
+    props = notifications["Properties"]
+    assert props["BucketName"] == {"Ref": bucket_key}
+    assert props["NotificationConfiguration"] == {
+        "LambdaFunctionConfigurations": [
+            {
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": NORMALIZE.trigger.prefix}]}},
+                "LambdaFunctionArn": {"Fn::GetAtt": [normalize_key, "Arn"]},
+            }
+        ]
+    }
+    assert NORMALIZE.trigger.prefix == UPLOADS_PREFIX
+
+
+def test_inference_consumes_the_queue_with_partial_batch_failures(any_stack):
+    inference_key, function = any_stack.function(INFERENCE.name)
+    (queue_key,) = [k for k, q in any_stack.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    _, mapping = any_stack.only("AWS::Lambda::EventSourceMapping")
+    settings = any_stack.settings
+    assert mapping["Properties"] == {
+        "EventSourceArn": {"Fn::GetAtt": [queue_key, "Arn"]},
+        "FunctionName": {"Ref": inference_key},
+        "BatchSize": settings.inference_batch_size,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": settings.inference_max_concurrency},
+    }
+    reserved = function["Properties"].get("ReservedConcurrentExecutions")
+    assert reserved == settings.inference_reserved_concurrency
+
+
+def test_tuned_concurrency_and_batch_reach_the_template(tuned_stack):
+    _, mapping = tuned_stack.only("AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 4
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
+    _, function = tuned_stack.function(INFERENCE.name)
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 20
+
+
+def test_tracing_is_switchable(image_stack, tuned_stack):
+    for wiring in FUNCTIONS:
+        assert image_stack.function(wiring.name)[1]["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        assert "TracingConfig" not in tuned_stack.function(wiring.name)[1]["Properties"]
+
+
+def test_each_function_logs_to_its_own_retained_log_group(any_stack):
+    groups = any_stack.of_type("AWS::Logs::LogGroup")
+    for wiring in FUNCTIONS:
+        _, function = any_stack.function(wiring.name)
+        group_ref = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group_ref]["Properties"]["RetentionInDays"] == 14
+        assert groups[group_ref]["DeletionPolicy"] == "Delete"
+
+
+def test_api_routes_proxy_to_the_api_function(any_stack):
+    api_key, _ = any_stack.function("api")
+    assert isinstance(FUNCTIONS[0].trigger, ApiTrigger)
+    resources = any_stack.of_type("AWS::ApiGateway::Resource")
+    methods = any_stack.of_type("AWS::ApiGateway::Method")
+
+    def path_of(resource_ref: dict) -> str:
+        if "Fn::GetAtt" in resource_ref:  # the root resource
+            return ""
+        props = resources[resource_ref["Ref"]]["Properties"]
+        return f"{path_of(props['ParentId'])}/{props['PathPart']}"
+
+    served = {
+        (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"])): m["Properties"]["Integration"]
+        for m in methods.values()
+        if m["Properties"]["HttpMethod"] != "OPTIONS"
+    }
+    routes = FUNCTIONS[0].trigger.routes
+    assert set(served) == {(route.method, route.path) for route in routes}
+    for integration in served.values():
+        assert integration["Type"] == "AWS_PROXY"
+        assert integration["IntegrationHttpMethod"] == "POST"
+        assert api_key in str(integration["Uri"])
+    preflights = {path_of(m["Properties"]["ResourceId"]) for m in methods.values() if m["Properties"]["HttpMethod"] == "OPTIONS"}
+    assert {route.path for route in routes} <= preflights
+
+
+def test_cors_preflight_allows_the_configured_origin(image_stack, tuned_stack):
+    image_stack.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "OPTIONS",
+            "Integration": Match.object_like(
+                {
+                    "IntegrationResponses": [
+                        Match.object_like(
+                            {"ResponseParameters": Match.object_like({"method.response.header.Access-Control-Allow-Origin": "'*'"})}
+                        )
+                    ]
+                }
+            ),
+        },
+    )
+    # With several origins API Gateway answers with the first and the function echoes the caller's.
+    tuned_stack.template.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "OPTIONS",
+            "Integration": Match.object_like(
+                {"IntegrationResponses": [Match.object_like({"ResponseTemplates": Match.any_value()})]}
+            ),
+        },
+    )
+
+
+def test_creating_jobs_is_throttled_below_reading_them(any_stack):
+    _, stage = any_stack.only("AWS::ApiGateway::Stage")
+    settings = any_stack.settings
+    by_target = {(s["ResourcePath"], s["HttpMethod"]): s for s in stage["Properties"]["MethodSettings"]}
+    assert set(by_target) == {("/*", "*"), ("/~1v1~1jobs", "POST")}
+    stage_default, create = by_target[("/*", "*")], by_target[("/~1v1~1jobs", "POST")]
+    assert (stage_default["ThrottlingRateLimit"], stage_default["ThrottlingBurstLimit"]) == (
+        settings.api_throttle_rate,
+        settings.api_throttle_burst,
+    )
+    assert (create["ThrottlingRateLimit"], create["ThrottlingBurstLimit"]) == (
+        settings.create_job_throttle_rate,
+        settings.create_job_throttle_burst,
+    )
+    assert create["ThrottlingRateLimit"] < stage_default["ThrottlingRateLimit"]
+    assert create["ThrottlingBurstLimit"] < stage_default["ThrottlingBurstLimit"]
+
+
+def test_alarms_watch_dead_letters_queue_age_and_every_function(any_stack):
+    queues = any_stack.of_type("AWS::SQS::Queue")
+    (queue_key,) = [k for k, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+    (dead_key,) = set(queues) - {queue_key}
+    alarms = [a["Properties"] for a in any_stack.of_type("AWS::CloudWatch::Alarm").values()]
+
+    def on(metric: str, dimension: dict) -> list[dict]:
+        return [a for a in alarms if a["MetricName"] == metric and dimension in a["Dimensions"]]
+
+    (dead,) = on("ApproximateNumberOfMessagesVisible", {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_key, "QueueName"]}})
+    assert (dead["Threshold"], dead["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    (age,) = on("ApproximateAgeOfOldestMessage", {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_key, "QueueName"]}})
+    assert (age["Threshold"], age["ComparisonOperator"]) == (any_stack.settings.queue_age_alarm_s, "GreaterThanThreshold")
+    for wiring in FUNCTIONS:
+        key, _ = any_stack.function(wiring.name)
+        (errors,) = on("Errors", {"Name": "FunctionName", "Value": {"Ref": key}})
+        assert (errors["Threshold"], errors["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert len(alarms) == 2 + len(FUNCTIONS)
+    any_stack.only("AWS::CloudWatch::Dashboard")
+
+
+def test_outputs_name_what_a_client_and_an_operator_need(any_stack):
+    outputs = any_stack.json["Outputs"]
+    assert set(outputs) == {"ApiUrl", "BucketName", "TableName", "QueueUrl", "DeadLetterQueueUrl"}
+    bucket_key, _ = any_stack.only("AWS::S3::Bucket")
+    table_key, _ = any_stack.only("AWS::DynamoDB::Table")
+    assert outputs["BucketName"]["Value"] == {"Ref": bucket_key}
+    assert outputs["TableName"]["Value"] == {"Ref": table_key}
+    rest_key, _ = any_stack.only("AWS::ApiGateway::RestApi")
+    assert {"Ref": rest_key} in outputs["ApiUrl"]["Value"]["Fn::Join"][1]
