@@ -117,9 +117,10 @@ def fresh_venv_mb() -> tuple[float, float]:
     """Sizes of a venv with only the image's requirements: whole venv, and its site-packages."""
     with tempfile.TemporaryDirectory() as tmp:
         venv = Path(tmp) / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([venv / "bin" / "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-                       check=True, stderr=subprocess.DEVNULL)
+        # Without pip of its own: the image's base has pip already, so it is not ours to count.
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                        "--quiet", "-r", str(REQUIREMENTS)], check=True, stderr=subprocess.DEVNULL)
         (site_packages,) = venv.glob("lib/python*/site-packages")
         return directory_mb(venv), directory_mb(site_packages)
 

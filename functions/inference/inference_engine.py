@@ -106,6 +106,10 @@ class BackgroundRemover:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or available_cpus()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # The memory-pattern planner pre-reserves every activation at once: 545 MB peak RSS
+        # for u2netp against 351 MB without it, for ~4% more CPU. Keeping the arena avoids
+        # ~64k page faults (~200 ms of system time) a run that disabling it costs.
+        options.enable_mem_pattern = False
         self.spec = spec
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
