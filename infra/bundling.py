@@ -33,7 +33,7 @@ PIP_TARGET = (
 )
 PACKAGE_CACHE = REPO_ROOT / ".local" / "lambda-packages"
 # Files in a source folder that are not part of what Lambda runs.
-NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "Dockerfile", ".dockerignore")
+NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "Dockerfile*", "*.dockerignore")
 
 
 def installed_packages(requirements: Path) -> Path:

@@ -43,10 +43,11 @@ TUNED = {
 }
 
 
-def app_for(overrides: dict | None = None) -> cdk.App:
+def app_for(overrides: dict | None = None, outdir: str | None = None) -> cdk.App:
     return cdk.App(
         context={**CDK_CONTEXT, **(overrides or {}), "aws:cdk:bundling-stacks": []},
         builtin_cloud_formation_validation=False,
+        outdir=outdir,
     )
 
 
@@ -65,6 +66,13 @@ class Synthesized:
         found = self.of_type(resource_type)
         assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
         return next(iter(found.items()))
+
+    def queue_keys(self) -> tuple[str, str]:
+        """The inference queue (the one with a redrive policy) and its dead-letter queue."""
+        queues = self.of_type("AWS::SQS::Queue")
+        (queue,) = [key for key, q in queues.items() if "RedrivePolicy" in q["Properties"]]
+        (dead_letters,) = set(queues) - {queue}
+        return queue, dead_letters
 
     def function(self, name: str) -> tuple[str, dict]:
         """A Cutout function by its wiring name (its Powertools service name says which it is)."""

@@ -98,7 +98,7 @@ def test_only_cdk_custom_resource_roles_carry_managed_policies(any_stack):
 def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
     table_key, _ = any_stack.only("AWS::DynamoDB::Table")
-    (queue_key,) = [k for k, q in any_stack.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]]
+    queue_key, _ = any_stack.queue_keys()
     bucket_arn = {"Fn::GetAtt": [bucket_key, "Arn"]}
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)

@@ -35,3 +35,37 @@ def test_requirements_and_extra_files_point_at_repository_paths():
         for inside, outside in wiring.extra_files.items():
             assert Path(outside).name == Path(inside).name
             assert outside == f"models/{MODEL.file_name}"
+
+
+def test_the_image_build_context_holds_everything_the_dockerfile_copies(tmp_path):
+    """CDK stages the context with the Dockerfile's ignore file applied: the build must still find its files."""
+    import json
+
+    from conftest import app_for
+
+    from infra.settings import StackSettings
+    from infra.stack import CutoutStack
+    from infra.wiring import INFERENCE
+
+    app = app_for(outdir=str(tmp_path / "cdk.out"))
+    settings = StackSettings.from_context(app.node)
+    CutoutStack(app, settings.stack_name, settings)
+    assembly = app.synth()
+    manifest = json.loads(Path(assembly.directory, f"{settings.stack_name}.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    context = Path(assembly.directory, image["source"]["directory"])
+    assert image["source"]["dockerFile"] == INFERENCE.dockerfile
+    assert (context / INFERENCE.dockerfile).is_file()
+    dockerfile = (REPO_ROOT / INFERENCE.dockerfile).read_text().replace("\\\n", " ")
+    copied = [
+        source
+        for line in dockerfile.splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+        if not source.startswith("--")
+    ]
+    assert copied
+    for source in copied:
+        assert (context / source).exists(), source
+    staged = {str(p.relative_to(context)) for p in context.rglob("*") if p.is_file()}
+    assert not any(part in path for path in staged for part in (".venv", "node_modules", "__pycache__", "tests/"))
