@@ -58,8 +58,10 @@ def worker_environment() -> dict[str, str]:
     }
 
 
-def timing_worker(side: str, repeats: int) -> None:
-    """In a subprocess: median seconds per size for one side, then its peak RSS."""
+def timing_worker(side: str) -> None:
+    """In a subprocess, for one side: reads a size label a line, runs it once, answers the
+    seconds and output bytes; answers its peak RSS on "rss". The parent interleaves the two
+    sides run by run, so load from elsewhere on the machine falls on both alike."""
     if side == "ours":
         from cutout.jobs import OutputFormat
         from inference_engine import shared_remover
@@ -76,25 +78,56 @@ def timing_worker(side: str, repeats: int) -> None:
         def run(data: bytes) -> bytes:
             return remove(data, session=session)
 
-    medians, output_bytes = {}, {}
-    for label, data in jpeg_inputs().items():
-        run(data)  # warm-up: first-run allocations are cold start, not throughput
-        times = []
-        for _ in range(repeats):
+    inputs = jpeg_inputs()
+    for command in sys.stdin:
+        command = command.strip()
+        if command == "rss":
+            answer = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        else:
             started = time.perf_counter()
-            output = run(data)
-            times.append(time.perf_counter() - started)
-        medians[label], output_bytes[label] = statistics.median(times), len(output)
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"median_s": medians, "output_bytes": output_bytes, "peak_rss_mb": peak_rss_mb}))
+            output = run(inputs[command])
+            answer = {"seconds": time.perf_counter() - started, "bytes": len(output)}
+        print(json.dumps(answer), flush=True)
 
 
-def run_timing(side: str, repeats: int) -> dict:
-    completed = subprocess.run(
-        [sys.executable, __file__, "--worker", side, "--repeats", str(repeats)],
-        env=worker_environment(), capture_output=True, text=True, check=True,
-    )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+class Worker:
+    def __init__(self, side: str):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", side], env=worker_environment(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def run_timings(repeats: int) -> dict:
+    """Per side: median seconds and output bytes per size, and peak RSS (12 MP runs last)."""
+    workers = {side: Worker(side) for side in COLD_START}
+    results = {side: {"median_s": {}, "output_bytes": {}} for side in workers}
+    try:
+        for label, _, _ in SIZES:
+            for worker in workers.values():
+                worker.ask(label)  # warm-up: first-run allocations belong to cold start
+            runs = {side: [] for side in workers}
+            for _ in range(repeats):
+                for side, worker in workers.items():
+                    runs[side].append(worker.ask(label))
+            for side, answers in runs.items():
+                results[side]["median_s"][label] = statistics.median(a["seconds"] for a in answers)
+                results[side]["output_bytes"][label] = answers[-1]["bytes"]
+        for side, worker in workers.items():
+            results[side]["peak_rss_mb"] = worker.ask("rss")["peak_rss_mb"]
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return results
 
 
 def cold_start_s(side: str, tries: int = 3) -> float:
@@ -114,7 +147,8 @@ def directory_mb(path: Path) -> float:
 
 
 def fresh_venv_mb() -> tuple[float, float]:
-    """Sizes of a venv with only the image's requirements: whole venv, and its site-packages."""
+    """Size of a venv holding only the image's requirements, and how much of it is botocore
+    (pulled in by aws-xray-sdk, Tracer's dependency; the Lambda base image ships its own)."""
     with tempfile.TemporaryDirectory() as tmp:
         venv = Path(tmp) / "venv"
         # Without pip of its own: the image's base has pip already, so it is not ours to count.
@@ -122,7 +156,7 @@ def fresh_venv_mb() -> tuple[float, float]:
         subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
                         "--quiet", "-r", str(REQUIREMENTS)], check=True, stderr=subprocess.DEVNULL)
         (site_packages,) = venv.glob("lib/python*/site-packages")
-        return directory_mb(venv), directory_mb(site_packages)
+        return directory_mb(venv), directory_mb(site_packages / "botocore")
 
 
 def main() -> None:
@@ -132,11 +166,11 @@ def main() -> None:
     parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        timing_worker(args.worker, args.repeats)
+        timing_worker(args.worker)
         return
 
     print(f"machine: {len(os.sched_getaffinity(0))} vCPUs; model u2netp; input {PHOTO.name} scaled, JPEG q90")
-    results = {side: run_timing(side, args.repeats) for side in ("ours", "rembg")}
+    results = run_timings(args.repeats)
     print(f"{'size':>7} {'ours ms':>9} {'rembg ms':>9} {'speedup':>8} {'ours PNG KB':>12} {'rembg PNG KB':>13}")
     speedups = {}
     for label, _, _ in SIZES:
@@ -150,8 +184,9 @@ def main() -> None:
     print(f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
           f" rembg {cold['rembg']:.2f} s")
     if not args.skip_venv:
-        venv_mb, site_mb = fresh_venv_mb()
-        print(f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB ({site_mb:.0f} MB site-packages)")
+        venv_mb, botocore_mb = fresh_venv_mb()
+        print(f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB"
+              f" ({venv_mb - botocore_mb:.0f} MB without botocore, {botocore_mb:.0f} MB)")
     print(f"speedup_2mp={speedups['2MP']:.2f} speedup_12mp={speedups['12MP']:.2f} cold_start_s={cold['ours']:.2f}")
 
 
