@@ -5,10 +5,13 @@ job (a table write and a presigned upload, then normalize and inference work) ge
 than reading one. Requests to any other path never reach the function.
 """
 
+import json
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from cutout.errors import ErrorCode
 
 from infra.settings import StackSettings
 from infra.wiring import ApiTrigger, Route
@@ -54,3 +57,20 @@ class CutoutApi(Construct):
         integration = apigateway.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
         for route in trigger.routes:
             self.rest_api.root.resource_for_path(route.path).add_method(route.method, integration)
+        self._answer_gateway_errors(settings.allowed_origins[0])
+
+    def _answer_gateway_errors(self, origin: str) -> None:
+        """Errors API Gateway answers itself (throttled, unknown route) carry CORS headers, or a
+        browser reports them as network failures; an unknown route is a 404 like the function's."""
+        cors = {"Access-Control-Allow-Origin": f"'{origin}'"}
+        self.rest_api.add_gateway_response(
+            "UnknownRoute",
+            type=apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+            status_code="404",
+            response_headers=cors,
+            templates={
+                "application/json": json.dumps({"error": {"code": ErrorCode.NOT_FOUND.value, "message": "no such route"}})
+            },
+        )
+        for name, response_type in (("Default4xx", apigateway.ResponseType.DEFAULT_4_XX), ("Default5xx", apigateway.ResponseType.DEFAULT_5_XX)):
+            self.rest_api.add_gateway_response(name, type=response_type, response_headers=cors)

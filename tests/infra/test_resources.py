@@ -1,5 +1,8 @@
 """Each resource's properties, as the settings and the wiring description ask for them."""
 
+import json
+
+from cutout.errors import ErrorCode
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from cutout.settings import Settings
 
@@ -271,6 +274,17 @@ def test_cors_preflight_answers_every_configured_origin(any_stack):
         # API Gateway answers with the first origin; a template echoes any other listed one.
         for other in origins[1:]:
             assert f'$origin == "{other}"' in response["ResponseTemplates"]["application/json"]
+
+
+def test_gateway_errors_carry_cors_and_unknown_routes_answer_404(any_stack):
+    origin = f"'{any_stack.settings.allowed_origins[0]}'"
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in any_stack.of_type("AWS::ApiGateway::GatewayResponse").values()}
+    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses.values():
+        assert response["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": origin}
+    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["StatusCode"] == "404"
+    assert json.loads(unknown["ResponseTemplates"]["application/json"])["error"]["code"] == ErrorCode.NOT_FOUND.value
 
 
 def test_creating_jobs_is_throttled_below_reading_them(any_stack):

@@ -2,7 +2,7 @@
 deployment the functions would refuse fails at synth."""
 
 import pytest
-from conftest import CDK_CONTEXT, app_for
+from stack_synthesis import CDK_CONTEXT, app_for
 
 from infra.settings import SERVICE_KEYS, SettingsError, StackSettings
 from infra.wiring import FUNCTIONS

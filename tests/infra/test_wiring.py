@@ -1,11 +1,15 @@
 """The wiring description agrees with the code it describes."""
 
+import json
 from pathlib import Path
 
 import api_handler
+from stack_synthesis import app_for
 
 from infra import REPO_ROOT
-from infra.wiring import API, FUNCTIONS, MODEL
+from infra.settings import StackSettings
+from infra.stack import CutoutStack
+from infra.wiring import API, FUNCTIONS, INFERENCE, MODEL
 
 OPENAPI_DOCUMENT = ("GET", "/v1/openapi.json")  # served, but kept out of the schema it serves
 
@@ -39,14 +43,6 @@ def test_requirements_and_extra_files_point_at_repository_paths():
 
 def test_the_image_build_context_holds_everything_the_dockerfile_copies(tmp_path):
     """CDK stages the context with the Dockerfile's ignore file applied: the build must still find its files."""
-    import json
-
-    from conftest import app_for
-
-    from infra.settings import StackSettings
-    from infra.stack import CutoutStack
-    from infra.wiring import INFERENCE
-
     app = app_for(outdir=str(tmp_path / "cdk.out"))
     settings = StackSettings.from_context(app.node)
     CutoutStack(app, settings.stack_name, settings)
