@@ -141,6 +141,12 @@ def transparent_palette_png() -> bytes:
     return encoded(image, "PNG", transparency=63)
 
 
+def rgb_png_with_transparent_colour() -> bytes:
+    image = photo(size=(120, 80))
+    image.paste((1, 2, 3), (0, 0, 60, 80))
+    return encoded(image, "PNG", transparency=(1, 2, 3))
+
+
 def frames(image_format: str) -> bytes:
     first, second = photo(size=(80, 60)), photo("coffee", (80, 60))
     return encoded(first, image_format, save_all=True, append_images=[second], duration=100, loop=0)
@@ -208,6 +214,7 @@ def build_cases() -> list[Case]:
         Case("png-16-bit-grey", sixteen_bit_grey_png(), PNG, prepared=(256, 64, JPEG)),
         Case("png-16-bit-rgb", encoded(photo(), "PNG", bits=16), PNG, prepared=(451, 300, JPEG)),
         Case("palette-png-with-transparency", transparent_palette_png(), PNG, prepared=(120, 80, PNG)),
+        Case("rgb-png-with-transparent-colour", rgb_png_with_transparent_colour(), PNG, prepared=(120, 80, PNG)),
         Case("palette-png-opaque", encoded(photo().quantize(32), "PNG"), PNG, prepared=(451, 300, JPEG)),
         Case("greyscale-alpha-png", encoded(rgba_photo(opaque=False).convert("LA"), "PNG"), PNG, prepared=(200, 150, PNG)),
         Case("bilevel-png", encoded(photo().convert("1"), "PNG"), PNG, prepared=(451, 300, JPEG)),

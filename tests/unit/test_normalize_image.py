@@ -121,7 +121,7 @@ def test_a_downscaled_photo_keeps_its_content():
     result = prepared(case, Settings(max_output_side=128))
 
     reference = photo("astronaut").resize((128, 128), Image.Resampling.LANCZOS)
-    assert mean_difference(decoded(result), reference) < 3
+    assert mean_difference(decoded(result), reference) < 5  # a shifted or mirrored result is > 20
 
 
 def test_the_pixel_limit_is_inclusive():

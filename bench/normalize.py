@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Our normalize image path against a naive Pillow one, measured in the same run.
+
+Inputs are a real photo (tests/data/chelsea.png) scaled up to 2 MP (1632x1224) and 12 MP
+(4032x3024, a phone camera's size) with mild sensor-like noise and camera EXIF, saved as
+JPEG q92 and as PNG; plus the 12 MP JPEG tagged "rotated" (EXIF orientation 6, how phones
+store portrait shots) and a 24 MP JPEG that must be scaled down to the 4096 px cap.
+Each time is the median of --repeats runs (ours and naive alternate), bytes in to prepared
+bytes out:
+
+  ours   normalize_image.prepare(data, len(data), Settings())
+  naive  Image.open, ImageOps.exif_transpose, thumbnail((4096, 4096)), save in the input's
+         format with Pillow's defaults
+
+Then the alternatives behind our choices: JPEG draft scale, resize filter, prepared format
+(encode + the decode inference pays, and size), and the cost of validating a pass-through
+JPEG. Nothing is asserted.
+
+  .venv/bin/python bench/normalize.py [--repeats N]
+
+Last line: speedup_12mp_jpeg=<x> speedup_2mp_jpeg=<y> ...
+"""
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "functions/normalize"), str(ROOT / "layers/shared/python")]
+
+from cutout.settings import Settings  # noqa: E402
+from normalize_image import JPEG_QUALITY, PNG_COMPRESS_LEVEL, RESIZE_FILTER, prepare  # noqa: E402
+
+SETTINGS = Settings()
+SIZES = {"2mp": (1632, 1224), "12mp": (4032, 3024), "24mp": (6000, 4000)}
+
+
+def median_ms(action, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def interleaved_medians_ms(first, second, repeats: int) -> tuple[float, float]:
+    """Alternate the two so a busy neighbour on a shared machine slows both alike."""
+    first_times, second_times = [], []
+    for _ in range(repeats):
+        first_times.append(median_ms(first, 1))
+        second_times.append(median_ms(second, 1))
+    return statistics.median(first_times), statistics.median(second_times)
+
+
+def camera_photo(size: tuple[int, int]) -> Image.Image:
+    """The test photo at a camera's size; noise gives it a real photo's entropy (and JPEG size)."""
+    upscaled = Image.open(ROOT / "tests/data/chelsea.png").convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    noise = np.random.default_rng(0).normal(0, 3, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(np.asarray(upscaled) + noise, 0, 255).astype(np.uint8))
+
+
+def camera_file(image: Image.Image, image_format: str, orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    exif.update({0x010F: "PhoneMaker", 0x0110: "Phone 12", 0x0112: orientation})
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, exif=exif, **({"quality": 92} if image_format == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def naive(data: bytes) -> bytes:
+    image = Image.open(io.BytesIO(data))
+    image_format = image.format
+    image = ImageOps.exif_transpose(image)
+    image.thumbnail((SETTINGS.max_output_side, SETTINGS.max_output_side))
+    buffer = io.BytesIO()
+    image.save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def ours(data: bytes) -> bytes:
+    return prepare(data, len(data), SETTINGS).body
+
+
+def compare(inputs: dict[str, bytes], repeats: int) -> dict[str, float]:
+    print(f"{'input':<22}{'MB':>6}{'ours ms':>10}{'naive ms':>10}{'speedup':>9}  prepared")
+    speedups = {}
+    for name, data in inputs.items():
+        ours_ms, naive_ms = interleaved_medians_ms(lambda: ours(data), lambda: naive(data), repeats)
+        result = prepare(data, len(data), SETTINGS)
+        speedups[name] = naive_ms / ours_ms
+        how = "passed through" if not result.reencoded else "re-encoded"
+        print(
+            f"{name:<22}{len(data) / 1e6:>6.1f}{ours_ms:>10.0f}{naive_ms:>10.0f}{speedups[name]:>8.1f}x"
+            f"  {result.width}x{result.height} {result.content_type}, {how}, {len(result.body) / 1e6:.1f} MB"
+        )
+    return speedups
+
+
+def draft_scales(data: bytes, repeats: int) -> None:
+    """12 MP JPEG capped at 1024 px: decode at each DCT scale, then Lanczos to 1024 px."""
+    print("\ndraft scale, 12 MP JPEG -> 1024 px (scale 1/4 decodes 1008 px: below the cap, so upscaled)")
+    for scale in (1, 2, 4):
+        def run():
+            image = Image.open(io.BytesIO(data))
+            if scale > 1:
+                image.draft("RGB", (image.width // scale, image.height // scale))
+            image.resize((1024, 768), RESIZE_FILTER)
+        print(f"  1/{scale}: {median_ms(run, repeats):.0f} ms")
+
+
+def resize_filters(data: bytes, repeats: int) -> None:
+    """24 MP JPEG to the 4096 px cap: the draft cannot help (less than 2x), the filter is the cost."""
+    print("\nresize filter, 24 MP decoded -> 4096x2731")
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    print(f"  decode alone: {median_ms(lambda: Image.open(io.BytesIO(data)).load(), repeats):.0f} ms")
+    for name in ("BILINEAR", "BICUBIC", "LANCZOS"):
+        resample = Image.Resampling[name]
+        print(f"  {name.lower():<9}{median_ms(lambda: image.resize((4096, 2731), resample), repeats):>6.0f} ms")
+
+
+def prepared_formats(image: Image.Image, repeats: int) -> None:
+    """Written once by normalize, decoded once by inference: both costs count, and the bytes."""
+    print("\nprepared format, 12 MP opaque photo: encode ms + decode ms, size")
+    candidates = {
+        f"JPEG q{JPEG_QUALITY} 4:2:0 (ours)": ("JPEG", {"quality": JPEG_QUALITY}),
+        "JPEG q95 4:4:4": ("JPEG", {"quality": 95, "subsampling": 0}),
+        "JPEG q90 4:2:0": ("JPEG", {"quality": 90}),
+        f"PNG level {PNG_COMPRESS_LEVEL} (ours, alpha only)": ("PNG", {"compress_level": PNG_COMPRESS_LEVEL}),
+        "PNG level 6": ("PNG", {"compress_level": 6}),
+        "WebP lossless method 0": ("WEBP", {"lossless": True, "quality": 0, "method": 0}),
+    }
+    for name, (image_format, params) in candidates.items():
+        buffer = io.BytesIO()
+        encode_ms = median_ms(lambda: image.save(io.BytesIO(), image_format, **params), max(1, repeats // 2))
+        image.save(buffer, image_format, **params)
+        data = buffer.getvalue()
+        decode_ms = median_ms(lambda: Image.open(io.BytesIO(data)).load(), repeats)
+        print(f"  {name:<32}{encode_ms:>6.0f} +{decode_ms:>5.0f} ms {len(data) / 1e6:>6.1f} MB")
+
+
+def pass_through_validation(data: bytes, repeats: int) -> None:
+    print("\nvalidating a 12 MP JPEG that passes through")
+    print(f"  full decode:        {median_ms(lambda: Image.open(io.BytesIO(data)).load(), repeats):.0f} ms")
+
+    def at_one_eighth():
+        image = Image.open(io.BytesIO(data))
+        image.draft("RGB", (image.width // 8, image.height // 8))
+        image.load()
+    print(f"  1/8-scale decode:   {median_ms(at_one_eighth, repeats):.0f} ms  (reads every entropy-coded byte)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    repeats = parser.parse_args().repeats
+    photos = {name: camera_photo(size) for name, size in SIZES.items()}
+    inputs = {
+        "2mp_jpeg": camera_file(photos["2mp"], "JPEG"),
+        "12mp_jpeg": camera_file(photos["12mp"], "JPEG"),
+        "12mp_jpeg_rotated": camera_file(photos["12mp"], "JPEG", orientation=6),
+        "24mp_jpeg": camera_file(photos["24mp"], "JPEG"),
+        "2mp_png": camera_file(photos["2mp"], "PNG"),
+        "12mp_png": camera_file(photos["12mp"], "PNG"),
+    }
+    print(f"normalize image path, medians of {repeats} runs, max_output_side={SETTINGS.max_output_side}\n")
+    speedups = compare(inputs, repeats)
+    draft_scales(inputs["12mp_jpeg"], repeats)
+    resize_filters(inputs["24mp_jpeg"], repeats)
+    prepared_formats(photos["12mp"], repeats)
+    pass_through_validation(inputs["12mp_jpeg"], repeats)
+    print("\n" + " ".join(f"speedup_{name}={value:.2f}" for name, value in speedups.items()))
+
+
+if __name__ == "__main__":
+    main()
