@@ -62,11 +62,13 @@ def normalize_upload(key: str) -> None:
         data = object_store().read(key, settings().max_upload_bytes)
         prepared = prepare(data, int(job["content_length"]), settings())
     except ObjectMissing:
-        reject(job_id, key, JobRejected(ErrorCode.UPLOAD_NOT_RECEIVED, "the uploaded image could not be found; please upload it again"))
+        missing = "the uploaded image could not be found; please upload it again"
+        reject(job_id, key, JobRejected(ErrorCode.UPLOAD_NOT_RECEIVED, missing))
         return
     except ObjectTooLarge as error:
         limit = settings().max_upload_bytes
-        reject(job_id, key, JobRejected(ErrorCode.TOO_LARGE, f"the upload is {error.size} bytes; the limit is {limit} bytes", {"max_bytes": limit}))
+        too_large = f"the upload is {error.size} bytes; the limit is {limit} bytes"
+        reject(job_id, key, JobRejected(ErrorCode.TOO_LARGE, too_large, {"max_bytes": limit}))
         return
     except JobRejected as rejection:
         reject(job_id, key, rejection)
@@ -125,7 +127,9 @@ def reject(job_id: str, key: str, rejection: JobRejected) -> None:
         job_id, JobStatus.NORMALIZING, JobStatus.FAILED, time.time(), error=rejection.as_dict()
     )
     object_store().delete(key)
-    logger.info("upload rejected", extra={"job_id": job_id, "code": rejection.code.value, "failed_job": failed is not None})
+    logger.info(
+        "upload rejected", extra={"job_id": job_id, "code": rejection.code.value, "failed_job": failed is not None}
+    )
     metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
 
 
