@@ -20,6 +20,13 @@ model: venv
 test: venv model
 	$(BIN)/python -m pytest
 
+# The whole service on this host: LocalStack, the model, the CDK CLI, the deployed stack, the demo page.
+up: venv
+	$(BIN)/python scripts/local_stack.py up
+
+down:
+	$(PYTHON) scripts/local_stack.py down
+
 .PHONY: localstack-start localstack-stop
 
 # LocalStack on the host (own Python 3.13 venv, 127.0.0.1:4566, state in .localstack/); Lambda

@@ -4,6 +4,10 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
+import deployed_stack
+
 ROOT = Path(__file__).resolve().parent.parent
 # Lambda puts the function's code first and the layer's python/ folder (mounted at /opt) after it.
 for folder in ("functions/api", "functions/normalize", "functions/inference", "layers/shared/python"):
@@ -27,3 +31,20 @@ os.environ.update(
 )
 for leaked in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
     os.environ.pop(leaked, None)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The real stack on LocalStack, deployed once per session for every test that asks for it."""
+    yield from deployed_stack.brought_up()
+
+
+@pytest.fixture(scope="session")
+def live_api_url(stack) -> str:
+    return stack.api_url
+
+
+def pytest_collection_modifyitems(items):
+    """The LocalStack runner's own tests stop and restart LocalStack, which forgets every deployed
+    stack: they run before any test that deploys onto it."""
+    items.sort(key=lambda item: "tests/localstack/" not in item.nodeid)

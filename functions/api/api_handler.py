@@ -1,6 +1,5 @@
 """API Gateway (REST, proxy) entry point: create a job, read it, cancel it."""
 
-import functools
 import time
 from typing import Annotated
 
@@ -16,8 +15,7 @@ from cutout import jobs as job_rules
 from cutout.errors import ErrorCode, JobRejected
 from cutout.jobs import JobRequest, JobStatus, OutputFormat
 from cutout.keys import is_job_id, new_job_id, result_key
-from cutout.settings import Settings
-from cutout_aws import JobRepository, ObjectStore
+from cutout_aws import job_repository, object_store, settings
 
 logger = Logger()
 tracer = Tracer()
@@ -30,21 +28,6 @@ HTTP_STATUS = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
 }
-
-
-@functools.cache
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@functools.cache
-def job_repository() -> JobRepository:
-    return JobRepository(settings().table_name)
-
-
-@functools.cache
-def object_store() -> ObjectStore:
-    return ObjectStore(settings().bucket_name)
 
 
 origins = [o.strip() for o in settings().allowed_origins.split(",") if o.strip()] or ["*"]

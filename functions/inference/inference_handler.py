@@ -11,7 +11,6 @@ SQS redelivers only that message; on the last allowed receive the job is failed 
 no job waits in processing for a worker that will not come back.
 """
 
-import functools
 import json
 import time
 
@@ -23,8 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.errors import ErrorCode
 from cutout.jobs import JobStatus, OutputFormat
 from cutout.keys import is_job_id, prepared_key, result_key
-from cutout.settings import Settings
-from cutout_aws import JobRepository, ObjectMissing, ObjectStore, ObjectTooLarge
+from cutout_aws import ObjectMissing, ObjectTooLarge, job_repository, object_store, settings
 from inference_engine import UnreadableImageError, shared_remover
 
 logger = Logger()
@@ -39,21 +37,6 @@ class JobFailed(Exception):
     def __init__(self, code: ErrorCode, message: str):
         super().__init__(message)
         self.error = {"code": code.value, "message": message}
-
-
-@functools.cache
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@functools.cache
-def job_repository() -> JobRepository:
-    return JobRepository(settings().table_name)
-
-
-@functools.cache
-def object_store() -> ObjectStore:
-    return ObjectStore(settings().bucket_name)
 
 
 def prepared_byte_limit() -> int:

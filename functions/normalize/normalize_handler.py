@@ -5,7 +5,6 @@ either finishes what an earlier attempt left undone or finds nothing to do. A ba
 its job failed and is never retried; an AWS error propagates so Lambda's async retry applies.
 """
 
-import functools
 import time
 from urllib.parse import unquote_plus
 
@@ -16,33 +15,12 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from cutout.errors import ErrorCode, JobRejected
 from cutout.jobs import JobStatus
 from cutout.keys import job_id_from_upload_key, prepared_key
-from cutout.settings import Settings
-from cutout_aws import JobQueue, JobRepository, ObjectMissing, ObjectStore, ObjectTooLarge
+from cutout_aws import ObjectMissing, ObjectTooLarge, job_queue, job_repository, object_store, settings
 from normalize_image import prepare
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-
-
-@functools.cache
-def settings() -> Settings:
-    return Settings.from_env()
-
-
-@functools.cache
-def job_repository() -> JobRepository:
-    return JobRepository(settings().table_name)
-
-
-@functools.cache
-def object_store() -> ObjectStore:
-    return ObjectStore(settings().bucket_name)
-
-
-@functools.cache
-def job_queue() -> JobQueue:
-    return JobQueue(settings().queue_url)
 
 
 @tracer.capture_method

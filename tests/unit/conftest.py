@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cutout_aws import JobQueue, JobRepository, ObjectStore
+from cutout_aws import SERVICES, JobQueue, JobRepository, ObjectStore
 from lambda_runtime import LambdaContext
 
 
@@ -39,8 +39,15 @@ class Aws:
         return [json.loads(m["Body"])["job_id"] for m in messages]
 
 
+def forget_services() -> None:
+    """Each test gets clients and settings made inside its own moto session and environment."""
+    for service in SERVICES:
+        service.cache_clear()
+
+
 @pytest.fixture
 def aws():
+    forget_services()
     with mock_aws():
         table_name, bucket_name = os.environ["TABLE_NAME"], os.environ["BUCKET_NAME"]
         dynamodb = boto3.client("dynamodb")
@@ -71,6 +78,7 @@ def aws():
             store=ObjectStore(bucket_name),
             queue=JobQueue(queue_url),
         )
+    forget_services()
 
 
 @pytest.fixture

@@ -18,17 +18,13 @@ JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
 @pytest.fixture
 def api(aws, lambda_context):
     """Call the handler the way API Gateway does; returns (status, json body, headers)."""
-    for cached in (api_handler.settings, api_handler.job_repository, api_handler.object_store):
-        cached.cache_clear()
 
     def call(method, path, body=None, headers=None):
         response = api_handler.lambda_handler(proxy_event(method, path, body, headers), lambda_context)
         payload = json.loads(response["body"]) if response.get("body") else None
         return response["statusCode"], payload, response.get("multiValueHeaders", {})
 
-    yield call
-    for cached in (api_handler.settings, api_handler.job_repository, api_handler.object_store):
-        cached.cache_clear()
+    return call
 
 
 def create(api, **overrides):

@@ -161,7 +161,7 @@ def test_only_working_states_stall_and_only_after_the_timeout():
     item = a_job(now=0)
     assert not jobs.is_stalled(item, settings, now=10**9)
     item["status"] = "processing"
-    item["stages"]["processing"] = jobs.iso(1000)
+    item["updated_at"] = jobs.iso(1000)
     assert not jobs.is_stalled(item, settings, now=1000 + settings.stall_timeout_s)
     assert jobs.is_stalled(item, settings, now=1001 + settings.stall_timeout_s)
     item["status"] = "succeeded"

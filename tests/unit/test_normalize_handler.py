@@ -15,12 +15,6 @@ from cutout.keys import new_job_id, prepared_key, upload_key
 from cutout.settings import Settings
 from hostile_images import CASES, CASES_BY_NAME, Case
 
-CACHED_SERVICES = (
-    normalize_handler.settings,
-    normalize_handler.job_repository,
-    normalize_handler.object_store,
-    normalize_handler.job_queue,
-)
 GOOD = CASES_BY_NAME["photo-jpeg"]
 BAD = CASES_BY_NAME["random-bytes"]
 
@@ -49,11 +43,7 @@ def s3_event(bucket: str, *keys: str) -> dict:
 @pytest.fixture
 def normalize(aws, lambda_context):
     """Deliver an S3 event for these keys to the handler, as Lambda would."""
-    for cached in CACHED_SERVICES:
-        cached.cache_clear()
-    yield lambda *keys: normalize_handler.lambda_handler(s3_event(aws.bucket_name, *keys), lambda_context)
-    for cached in CACHED_SERVICES:
-        cached.cache_clear()
+    return lambda *keys: normalize_handler.lambda_handler(s3_event(aws.bucket_name, *keys), lambda_context)
 
 
 def submit(aws, case: Case) -> str:

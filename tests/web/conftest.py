@@ -1,7 +1,6 @@
-"""The demo page served from 127.0.0.1, a headless Chromium to open it, and the local stack when one is up."""
+"""The demo page served from 127.0.0.1 and a headless Chromium to open it."""
 
 import functools
-import importlib.util
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,18 +19,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def load_module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# One definition of "a local stack is up" for the CLI and the web tests, which are siblings
-# and so cannot share a conftest of their own.
-live_api_url = load_module("cli_live_stack", REPO / "tests" / "cli" / "conftest.py").live_api_url
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

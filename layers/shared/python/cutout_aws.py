@@ -4,6 +4,7 @@ Everything here is I/O; the rules it applies (which transition is allowed, which
 owns) come from the ``cutout`` domain package.
 """
 
+import functools
 import json
 import os
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cutout.jobs import JobStatus, check_transition, iso, is_live
+from cutout.settings import Settings
 
 
 class ObjectMissing(Exception):
@@ -159,3 +161,28 @@ class JobQueue:
 
     def send(self, job_id: str) -> None:
         self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+
+
+# One of each per Lambda container, made on first use and reused by every invocation: creating
+# clients costs more than most requests. Tests clear these caches between moto sessions.
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.cache
+def job_repository() -> JobRepository:
+    return JobRepository(settings().table_name)
+
+
+@functools.cache
+def object_store() -> ObjectStore:
+    return ObjectStore(settings().bucket_name)
+
+
+@functools.cache
+def job_queue() -> JobQueue:
+    return JobQueue(settings().queue_url)
+
+
+SERVICES = (settings, job_repository, object_store, job_queue)

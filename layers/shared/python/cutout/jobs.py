@@ -135,7 +135,8 @@ def is_stalled(item: dict, settings: Settings, now: float) -> bool:
     status = JobStatus(item["status"])
     if status not in (JobStatus.NORMALIZING, JobStatus.QUEUED, JobStatus.PROCESSING):
         return False
-    entered = datetime.fromisoformat(item["stages"][status.value]).timestamp()
+    # Only transitions write a job, so updated_at is when it entered its current state.
+    entered = datetime.fromisoformat(item["updated_at"]).timestamp()
     return now - entered > settings.stall_timeout_s
 
 

@@ -1,0 +1,85 @@
+"""The stack deployed to LocalStack on this host, as the end-to-end, CLI and browser tests use it."""
+
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+RESULT_TTL_S = 30
+# Short TTLs so a test can watch a result expire; the rest are the documented defaults.
+TEST_CONTEXT = {"result_ttl_s": RESULT_TTL_S, "result_url_ttl_s": 10}
+TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+def load_script(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LocalStack:
+    api_url: str
+    bucket: str
+    result_ttl_s: int
+
+    def create_job(self, **body) -> dict:
+        response = requests.post(f"{self.api_url}/v1/jobs", json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def submit(self, image: bytes, content_type: str, output: str = "png", filename: str | None = None) -> dict:
+        job = self.create_job(
+            content_type=content_type, content_length=len(image), output={"format": output}, filename=filename
+        )
+        upload = job["upload"]
+        put = requests.request(upload["method"], upload["url"], data=image, headers=upload["headers"], timeout=60)
+        assert put.status_code == 200, put.text
+        return job
+
+    def get_job(self, job_id: str) -> dict:
+        response = requests.get(f"{self.api_url}/v1/jobs/{job_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(self, job_id: str, timeout_s: float = 180) -> dict:
+        """Poll as a frontend does, with backoff, until the job is terminal."""
+        deadline, delay = time.monotonic() + timeout_s, 0.2
+        while time.monotonic() < deadline:
+            job = self.get_job(job_id)
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+        raise AssertionError(f"job {job_id} still {job['status']} after {timeout_s} s: {job}")
+
+    def wait_until(self, condition, what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting until {what}"
+            time.sleep(0.5)
+
+    def object_keys(self) -> set[str]:
+        s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:4566", region_name="us-east-1")
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def keys_of(self, job_id: str) -> set[str]:
+        return {key for key in self.object_keys() if job_id in key}
+
+
+def brought_up():
+    """Deploy the stack (starting LocalStack if needed); yields it, then stops what it started."""
+    local_stack = load_script("local_stack", REPO / "scripts" / "local_stack.py")
+    was_running = local_stack.load_runner().healthy()
+    try:
+        deployed = local_stack.up(TEST_CONTEXT)
+        yield LocalStack(api_url=deployed["api_url"], bucket=deployed["bucket"], result_ttl_s=RESULT_TTL_S)
+    finally:
+        if not was_running:
+            local_stack.down()
