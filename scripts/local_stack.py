@@ -176,14 +176,14 @@ def api_healthy(api_url: str) -> bool:
         return False
 
 
-def up(context: dict) -> dict:
+def up(context: dict, serve_web: bool = True) -> dict:
     LOCAL.mkdir(exist_ok=True)
     load_runner().start()
     run([sys.executable, REPO / "scripts" / "fetch_model.py"])
     outputs = deploy(context)
     api_url = local_api_url(outputs["ApiUrl"])
     wait_for(lambda: api_healthy(api_url), "GET /v1/health", timeout_s=120)
-    stack = {"api_url": api_url, "web_url": start_web(api_url), "bucket": outputs["BucketName"]}
+    stack = {"api_url": api_url, "web_url": start_web(api_url) if serve_web else None, "bucket": outputs["BucketName"]}
     STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     return stack
 

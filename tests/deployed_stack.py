@@ -78,7 +78,8 @@ def brought_up():
     local_stack = load_script("local_stack", REPO / "scripts" / "local_stack.py")
     was_running = local_stack.load_runner().healthy()
     try:
-        deployed = local_stack.up(TEST_CONTEXT)
+        # The browser tests serve their own copy of the page: no page server to leave behind.
+        deployed = local_stack.up(TEST_CONTEXT, serve_web=False)
         yield LocalStack(api_url=deployed["api_url"], bucket=deployed["bucket"], result_ttl_s=RESULT_TTL_S)
     finally:
         if not was_running:
