@@ -10,7 +10,7 @@ import requests
 import api_handler
 from lambda_runtime import proxy_event
 from cutout.jobs import JobStatus
-from cutout.keys import prepared_key, result_key
+from cutout.keys import result_key
 
 JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
 
@@ -25,6 +25,28 @@ def api(aws, lambda_context):
         return response["statusCode"], payload, response.get("multiValueHeaders", {})
 
     return call
+
+
+def start_processing(aws, job_id: str, when: float) -> None:
+    """Move a new job to processing the way the normalize and inference stages do."""
+    for expected, target in [
+        (JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING),
+        (JobStatus.NORMALIZING, JobStatus.QUEUED),
+        (JobStatus.QUEUED, JobStatus.PROCESSING),
+    ]:
+        assert aws.jobs.transition(job_id, expected, target, when) is not None
+
+
+def succeed(aws, job_id: str, when: float, width: int, height: int, size: int) -> None:
+    start_processing(aws, job_id, when)
+    aws.jobs.transition(
+        job_id,
+        JobStatus.PROCESSING,
+        JobStatus.SUCCEEDED,
+        when,
+        result={"format": "png", "content_type": "image/png", "width": width, "height": height, "bytes": size},
+        result_expires_at=int(when + 3600),
+    )
 
 
 def create(api, **overrides):
@@ -70,20 +92,7 @@ def test_succeeded_job_has_a_short_lived_result_url(api, aws):
     _, created, _ = create(api, filename="my photo.jpg")
     job_id, now = created["job_id"], time.time()
     aws.store.write(result_key(job_id, "png"), b"\x89PNG result", "image/png")
-    for expected, target in [
-        (JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING),
-        (JobStatus.NORMALIZING, JobStatus.QUEUED),
-        (JobStatus.QUEUED, JobStatus.PROCESSING),
-    ]:
-        aws.jobs.transition(job_id, expected, target, now)
-    aws.jobs.transition(
-        job_id,
-        JobStatus.PROCESSING,
-        JobStatus.SUCCEEDED,
-        now,
-        result={"format": "png", "content_type": "image/png", "width": 640, "height": 480, "bytes": 11},
-        result_expires_at=int(now + 3600),
-    )
+    succeed(aws, job_id, now, width=640, height=480, size=11)
 
     status, body, _ = api("GET", f"/v1/jobs/{job_id}")
 
@@ -97,17 +106,7 @@ def test_succeeded_job_has_a_short_lived_result_url(api, aws):
 def test_result_past_its_ttl_is_expired_without_url(api, aws):
     _, created, _ = create(api)
     job_id, past = created["job_id"], time.time() - 7200
-    for expected, target in [
-        (JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING),
-        (JobStatus.NORMALIZING, JobStatus.QUEUED),
-        (JobStatus.QUEUED, JobStatus.PROCESSING),
-    ]:
-        aws.jobs.transition(job_id, expected, target, past)
-    aws.jobs.transition(
-        job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, past,
-        result={"format": "png", "content_type": "image/png", "width": 1, "height": 1, "bytes": 1},
-        result_expires_at=int(past + 3600),
-    )
+    succeed(aws, job_id, past, width=1, height=1, size=1)
 
     _, body, _ = api("GET", f"/v1/jobs/{job_id}")
 
@@ -191,9 +190,7 @@ def test_cancel_before_processing(api, aws):
 def test_cancel_once_processing_is_409(api, aws):
     _, created, _ = create(api)
     job_id, now = created["job_id"], time.time()
-    aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, now)
-    aws.jobs.transition(job_id, JobStatus.NORMALIZING, JobStatus.QUEUED, now)
-    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, now)
+    start_processing(aws, job_id, now)
 
     status, body, _ = api("DELETE", f"/v1/jobs/{job_id}")
 
@@ -242,9 +239,7 @@ def test_cors_headers_for_browser_origins(api):
 def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):
     _, created, _ = create(api)
     job_id, long_ago = created["job_id"], time.time() - 3600
-    aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, long_ago)
-    aws.jobs.transition(job_id, JobStatus.NORMALIZING, JobStatus.QUEUED, long_ago)
-    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, long_ago)
+    start_processing(aws, job_id, long_ago)
 
     status, body, _ = api("GET", f"/v1/jobs/{job_id}")
     late_worker = aws.jobs.transition(job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, time.time())
