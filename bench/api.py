@@ -2,13 +2,13 @@
 
 Prints p50/p99 of POST /v1/jobs and GET /v1/jobs/{id} through the real handler (Powertools
 routing, validation, logging, metrics), and how much of it is the AWS SDK (boto3/botocore plus
-moto's in-process emulation) versus our code. Usage: .venv/bin/python bench/api.py [calls]
+moto's in-process emulation) versus our code. Usage: .venv/bin/python bench/api.py [--calls N] [--json PATH]
 """
 
+import argparse
 import contextlib
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -59,7 +59,12 @@ def measure(handler, context, event_for, calls):
     return totals, sdk, ours
 
 
-def main(calls: int) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
+    args = parser.parse_args()
+    calls = args.calls
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     # Every AWS call and every presigned URL: the SDK's share of the handler's time.
     botocore.client.BaseClient._make_api_call = timed(botocore.client.BaseClient._make_api_call)
@@ -89,19 +94,30 @@ def main(calls: int) -> None:
         post = measure(handler, context, post_event, calls)
         get = measure(handler, context, lambda i: proxy_event("GET", f"/v1/jobs/{job_ids[i % len(job_ids)]}"), calls)
 
+    summary = {
+        route: {
+            "total_p50_ms": percentile(totals, 0.5) * 1e3,
+            "total_p99_ms": percentile(totals, 0.99) * 1e3,
+            "ours_p50_ms": percentile(ours, 0.5) * 1e3,
+            "ours_p99_ms": percentile(ours, 0.99) * 1e3,
+            "sdk_share": sum(sdk) / sum(totals),
+        }
+        for route, (totals, sdk, ours) in [("post", post), ("get", get)]
+    }
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
     print(f"API handler, warm, in-process, against moto: {calls} calls each")
     print(f"{'route':<22}{'total p50':>11}{'total p99':>11}{'ours p50':>10}{'ours p99':>10}{'SDK share':>11}")
-    for name, (totals, sdk, ours) in [("POST /v1/jobs", post), ("GET /v1/jobs/{id}", get)]:
-        share = sum(sdk) / sum(totals)
+    for name, row in [("POST /v1/jobs", summary["post"]), ("GET /v1/jobs/{id}", summary["get"])]:
         print(
-            f"{name:<22}{percentile(totals, .5) * 1e3:>9.2f}ms{percentile(totals, .99) * 1e3:>9.2f}ms"
-            f"{percentile(ours, .5) * 1e3:>8.2f}ms{percentile(ours, .99) * 1e3:>8.2f}ms{share:>10.0%}"
+            f"{name:<22}{row['total_p50_ms']:>9.2f}ms{row['total_p99_ms']:>9.2f}ms"
+            f"{row['ours_p50_ms']:>8.2f}ms{row['ours_p99_ms']:>8.2f}ms{row['sdk_share']:>10.0%}"
         )
     print(
-        f"post_p99_ms={percentile(post[0], .99) * 1e3:.2f} get_p99_ms={percentile(get[0], .99) * 1e3:.2f} "
-        f"ours_post_p99_ms={percentile(post[2], .99) * 1e3:.2f} ours_get_p99_ms={percentile(get[2], .99) * 1e3:.2f}"
+        f"post_p99_ms={summary['post']['total_p99_ms']:.2f} get_p99_ms={summary['get']['total_p99_ms']:.2f} "
+        f"ours_post_p99_ms={summary['post']['ours_p99_ms']:.2f} ours_get_p99_ms={summary['get']['ours_p99_ms']:.2f}"
     )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    main()

@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-venv", action="store_true", help="skip building the fresh venv")
     parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
     args = parser.parse_args()
     if args.worker:
         timing_worker(args.worker)
@@ -183,10 +184,21 @@ def main() -> None:
     cold = {side: cold_start_s(side) for side in COLD_START}
     print(f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
           f" rembg {cold['rembg']:.2f} s")
+    venv_mb = botocore_mb = None
     if not args.skip_venv:
         venv_mb, botocore_mb = fresh_venv_mb()
         print(f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB"
               f" ({venv_mb - botocore_mb:.0f} MB without botocore, {botocore_mb:.0f} MB)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "ours_ms": {label: s * 1000 for label, s in results["ours"]["median_s"].items()},
+            "rembg_ms": {label: s * 1000 for label, s in results["rembg"]["median_s"].items()},
+            "speedup": speedups,
+            "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in results},
+            "cold_start_s": cold,
+            "venv_mb": venv_mb,
+            "venv_botocore_mb": botocore_mb,
+        }, indent=2))
     print(f"speedup_2mp={speedups['2MP']:.2f} speedup_12mp={speedups['12MP']:.2f} cold_start_s={cold['ours']:.2f}")
 
 

@@ -23,6 +23,7 @@ Last line: speedup_12mp_jpeg=<x> speedup_2mp_jpeg=<y> ...
 
 import argparse
 import io
+import json
 import statistics
 import sys
 import time
@@ -88,19 +89,20 @@ def ours(data: bytes) -> bytes:
     return prepare(data, len(data), SETTINGS).body
 
 
-def compare(inputs: dict[str, bytes], repeats: int) -> dict[str, float]:
+def compare(inputs: dict[str, bytes], repeats: int) -> dict[str, dict[str, float]]:
     print(f"{'input':<22}{'MB':>6}{'ours ms':>10}{'naive ms':>10}{'speedup':>9}  prepared")
-    speedups = {}
+    speedups, timings = {}, {}
     for name, data in inputs.items():
         ours_ms, naive_ms = interleaved_medians_ms(lambda: ours(data), lambda: naive(data), repeats)
         result = prepare(data, len(data), SETTINGS)
         speedups[name] = naive_ms / ours_ms
+        timings[name] = {"ours_ms": ours_ms, "naive_ms": naive_ms, "speedup": speedups[name]}
         how = "passed through" if not result.reencoded else "re-encoded"
         print(
             f"{name:<22}{len(data) / 1e6:>6.1f}{ours_ms:>10.0f}{naive_ms:>10.0f}{speedups[name]:>8.1f}x"
             f"  {result.width}x{result.height} {result.content_type}, {how}, {len(result.body) / 1e6:.1f} MB"
         )
-    return speedups
+    return timings
 
 
 def draft_scales(data: bytes, repeats: int) -> None:
@@ -160,7 +162,9 @@ def pass_through_validation(data: bytes, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
+    args = parser.parse_args()
+    repeats = args.repeats
     photos = {name: camera_photo(size) for name, size in SIZES.items()}
     inputs = {
         "2mp_jpeg": camera_file(photos["2mp"], "JPEG"),
@@ -171,12 +175,14 @@ def main() -> None:
         "12mp_png": camera_file(photos["12mp"], "PNG"),
     }
     print(f"normalize image path, medians of {repeats} runs, max_output_side={SETTINGS.max_output_side}\n")
-    speedups = compare(inputs, repeats)
+    timings = compare(inputs, repeats)
     draft_scales(inputs["12mp_jpeg"], repeats)
     resize_filters(inputs["24mp_jpeg"], repeats)
     prepared_formats(photos["12mp"], repeats)
     pass_through_validation(inputs["12mp_jpeg"], repeats)
-    print("\n" + " ".join(f"speedup_{name}={value:.2f}" for name, value in speedups.items()))
+    if args.json:
+        args.json.write_text(json.dumps(timings, indent=2))
+    print("\n" + " ".join(f"speedup_{name}={row['speedup']:.2f}" for name, row in timings.items()))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Per message: move the job queued → processing (or re-enter processing after a 
 prepared/<job_id>, remove the background, write results/<job_id>.<ext>, mark the job
 succeeded, then delete the prepared source. Succeeding before deleting means a missing
 source can only mean a job that never had one, and a crash in between leaves only an
-intermediate for the bucket's lifecycle rule, never a job stuck without its input.
+intermediate for the bucket's lifecycle rule, never a job stuck without its input. Whatever
+way a job ends here (succeeded, failed, or found cancelled), its prepared source is deleted.
 
 A bad image fails its job at once. Any other error is reported as a batch item failure so
 SQS redelivers only that message; on the last allowed receive the job is failed first, so
@@ -81,8 +82,13 @@ def infer(job: dict) -> dict:
     }
 
 
+def discard_source(job_id: str) -> None:
+    object_store().delete(prepared_key(job_id))
+
+
 def fail(job_id: str, error: dict) -> None:
     failed = job_repository().transition(job_id, JobStatus.PROCESSING, JobStatus.FAILED, time.time(), error=error)
+    discard_source(job_id)
     logger.warning("job failed", extra={"error": error, "recorded": failed is not None})
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
 
@@ -96,6 +102,8 @@ def process_record(record: SQSRecord) -> None:
         job_id, {JobStatus.QUEUED, JobStatus.PROCESSING}, JobStatus.PROCESSING, started
     )
     if job is None:
+        # Only a job that is queued or processing needs its source: a cancelled one never will.
+        discard_source(job_id)
         logger.info("nothing to do: the job is finished, cancelled, expired or unknown")
         return
     try:
@@ -115,7 +123,7 @@ def process_record(record: SQSRecord) -> None:
         job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, now,
         result=result, result_expires_at=int(now + settings().result_ttl_s),
     )
-    object_store().delete(prepared_key(job_id))
+    discard_source(job_id)
     logger.info("job succeeded", extra={"result": result, "recorded": succeeded is not None})
     metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="InferenceSeconds", unit=MetricUnit.Seconds, value=now - started)

@@ -105,8 +105,8 @@ def test_a_batch_reports_only_the_message_that_can_be_retried(aws, handler, lamb
         assert {"processing", "succeeded"} <= set(job["stages"])
     failed = aws.jobs.get(corrupt, time.time())
     assert failed["status"] == "failed" and failed["error"]["code"] == "corrupt_image"
-    # Sources are deleted once used; the corrupt one stays for the bucket lifecycle rule.
-    assert [key for key in aws.object_keys() if key.startswith("prepared/")] == [prepared_key(corrupt)]
+    # Every job that ended here lost its source, the corrupt one's included.
+    assert not [key for key in aws.object_keys() if key.startswith("prepared/")]
 
 
 def test_a_redelivered_message_for_a_finished_job_does_nothing(aws, handler, lambda_context):
@@ -118,6 +118,15 @@ def test_a_redelivered_message_for_a_finished_job_does_nothing(aws, handler, lam
     assert handler(sqs_event(job_message(job_id, receive_count=2)), lambda_context)["batchItemFailures"] == []
     assert aws.jobs.get(job_id, time.time()) == finished
     assert aws.s3.head_object(Bucket=aws.bucket_name, Key=result_key(job_id, "png"))["LastModified"] == result_before
+
+
+def test_a_job_cancelled_while_queued_is_never_processed_and_loses_its_source(aws, handler, lambda_context):
+    job_id = queue_job(aws.jobs, aws.store, photo("chelsea"))
+    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.CANCELLED, time.time())
+
+    assert handler(sqs_event(job_message(job_id)), lambda_context)["batchItemFailures"] == []
+    assert aws.jobs.get(job_id, time.time())["status"] == "cancelled"
+    assert aws.object_keys() == []
 
 
 def test_a_job_left_processing_by_a_crashed_worker_resumes_on_redelivery(aws, handler, lambda_context):
