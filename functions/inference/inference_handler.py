@@ -29,7 +29,9 @@ from inference_engine import UnreadableImageError, shared_remover
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Given the logger, the processor logs each failed record with its traceback and the job's keys:
+# otherwise a message that ends in the dead-letter queue leaves no trace of why.
+processor = BatchProcessor(event_type=EventType.SQS, logger=logger)
 
 
 class JobFailed(Exception):

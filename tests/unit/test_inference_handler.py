@@ -2,6 +2,7 @@
 
 import io
 import json
+import logging
 import os
 import time
 import uuid
@@ -160,3 +161,22 @@ def test_a_transient_error_is_retried_and_fails_the_job_on_the_last_attempt(aws,
         handler(sqs_event(job_message(job_id, last_attempt)), lambda_context)
     job = aws.jobs.get(job_id, time.time())
     assert (job["status"], job["error"]["code"]) == ("failed", "retries_exhausted")
+
+
+def test_a_failed_attempt_is_logged_with_its_job_and_error(aws, handler, lambda_context):
+    import inference_handler
+
+    job_id = queue_job(aws.jobs, aws.store, prepared=None)
+    aws.s3.delete_bucket(Bucket=aws.bucket_name)
+    lines = io.StringIO()
+    capture = logging.StreamHandler(lines)
+    capture.setFormatter(inference_handler.logger.registered_formatter)
+    inference_handler.logger.addHandler(capture)
+    try:
+        with pytest.raises(BatchProcessingError):
+            handler(sqs_event(job_message(job_id, 1)), lambda_context)
+    finally:
+        inference_handler.logger.removeHandler(capture)
+
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert any(r.get("job_id") == job_id and "NoSuchBucket" in r.get("exception", "") for r in records), records
