@@ -156,10 +156,16 @@ def test_handler_runs_with_exactly_the_image_requirements(image_python, model_di
 
 
 # Remount / read-only in a private mount namespace (nothing changes outside it), then give the
-# process a fresh tmpfs /tmp, as Lambda does: it may write there and nowhere else.
+# process a fresh tmpfs /tmp, as Lambda does: it may write there and nowhere else. A checkout
+# that itself lives under /tmp (a CI clone may) is carried into the fresh /tmp, read-only, at
+# the same path, since its venvs hold absolute paths.
 READ_ONLY_ROOT = [
     "unshare", "--mount", "--propagation", "private", "sh", "-ec",
-    'mount -o remount,ro,bind / && mount -t tmpfs -o size=512m tmpfs /tmp && exec "$@"', "sandbox",
+    'repo=$1; shift; keep=$(mktemp -d -p /dev/shm) && mount --bind "$repo" "$keep"'
+    ' && mount -o remount,ro,bind / && mount -t tmpfs -o size=512m tmpfs /tmp'
+    ' && case "$repo" in /tmp/*) mkdir -p "$repo" && mount -n --move "$keep" "$repo"'
+    ' && mount -n -o remount,ro,bind "$repo";; esac && exec "$@"',
+    "sandbox", str(ROOT),
 ]
 
 
