@@ -2,7 +2,8 @@
 
 up:   LocalStack (localstack/runner.py) → the model → the pinned CDK CLI → `cdklocal deploy` of
       the real stack (inference packaged as a zip) → the demo page on 127.0.0.1 → health check →
-      .local/stack.json {"api_url", "web_url"}. Safe to re-run: each step skips what is done.
+      .local/stack.json {"api_url", "web_url", "bucket", "table", "queue_url", "dead_letter_queue_url"}.
+      Safe to re-run: each step skips what is done.
 down: stops the demo page server and LocalStack, by their PIDs, and waits for their ports.
 
   .venv/bin/python scripts/local_stack.py up [-c key=value ...]   (CDK context overrides)
@@ -119,6 +120,12 @@ def local_api_url(deployed_url: str) -> str:
     return f"http://127.0.0.1:4566/restapis/{api_id}/{stage}/_user_request_"
 
 
+def local_queue_url(deployed_url: str) -> str:
+    """The queue on 127.0.0.1: LocalStack's own host names for it do not resolve offline."""
+    account, name = deployed_url.rstrip("/").split("/")[-2:]
+    return f"http://127.0.0.1:4566/{account}/{name}"
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex((HOST, port)) == 0
@@ -183,7 +190,14 @@ def up(context: dict, serve_web: bool = True) -> dict:
     outputs = deploy(context)
     api_url = local_api_url(outputs["ApiUrl"])
     wait_for(lambda: api_healthy(api_url), "GET /v1/health", timeout_s=120)
-    stack = {"api_url": api_url, "web_url": start_web(api_url) if serve_web else None, "bucket": outputs["BucketName"]}
+    stack = {
+        "api_url": api_url,
+        "web_url": start_web(api_url) if serve_web else None,
+        "bucket": outputs["BucketName"],
+        "table": outputs["TableName"],
+        "queue_url": local_queue_url(outputs["QueueUrl"]),
+        "dead_letter_queue_url": local_queue_url(outputs["DeadLetterQueueUrl"]),
+    }
     STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     return stack
 

@@ -9,10 +9,22 @@ import boto3
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+ENDPOINT = "http://127.0.0.1:4566"
 RESULT_TTL_S = 30
+# A failed inference attempt is redelivered after the queue's visibility timeout (6x the
+# inference timeout), and a message goes to the dead-letter queue on the receive after its last
+# allowed attempt: a short timeout and two attempts keep the fault tests around a minute each.
+INFERENCE_TIMEOUT_S = 10
+MAX_RECEIVE_COUNT = 2
 # Short TTLs so a test can watch a result expire; the rest are the documented defaults.
-TEST_CONTEXT = {"result_ttl_s": RESULT_TTL_S, "result_url_ttl_s": 10}
+TEST_CONTEXT = {
+    "result_ttl_s": RESULT_TTL_S,
+    "result_url_ttl_s": 10,
+    "inference_timeout_s": INFERENCE_TIMEOUT_S,
+    "max_receive_count": MAX_RECEIVE_COUNT,
+}
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
+STAGE_ORDER = ["awaiting_upload", "normalizing", "queued", "processing", "succeeded"]
 
 
 def load_script(name: str, path: Path):
@@ -26,7 +38,29 @@ def load_script(name: str, path: Path):
 class LocalStack:
     api_url: str
     bucket: str
+    table: str
+    queue_url: str
+    dead_letter_queue_url: str
     result_ttl_s: int
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1")
+
+    def queue_arn(self, queue_url: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return attributes["Attributes"]["QueueArn"]
+
+    def inference_mapping(self) -> dict:
+        """The event source mapping that feeds the inference queue to its function."""
+        mappings = self.client("lambda").list_event_source_mappings(EventSourceArn=self.queue_arn(self.queue_url))
+        (mapping,) = mappings["EventSourceMappings"]
+        return mapping
+
+    def normalize_function_arn(self) -> str:
+        """The function the bucket notifies of uploads."""
+        notifications = self.client("s3").get_bucket_notification_configuration(Bucket=self.bucket)
+        (target,) = notifications["LambdaFunctionConfigurations"]
+        return target["LambdaFunctionArn"]
 
     def create_job(self, **body) -> dict:
         response = requests.post(f"{self.api_url}/v1/jobs", json=body, timeout=30)
@@ -64,9 +98,17 @@ class LocalStack:
             assert time.monotonic() < deadline, f"timed out waiting until {what}"
             time.sleep(0.5)
 
+    def wait_for_status(self, job_id: str, statuses: set[str], timeout_s: float = 60) -> dict:
+        """Poll quickly until the job reaches one of statuses (a fault test acts in that window)."""
+        deadline = time.monotonic() + timeout_s
+        while (job := self.get_job(job_id))["status"] not in statuses:
+            assert job["status"] not in TERMINAL, f"job {job_id} ended {job['status']} before {statuses}: {job}"
+            assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout_s} s"
+            time.sleep(0.05)
+        return job
+
     def object_keys(self) -> set[str]:
-        s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:4566", region_name="us-east-1")
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
     def keys_of(self, job_id: str) -> set[str]:
@@ -80,7 +122,14 @@ def brought_up():
     try:
         # The browser tests serve their own copy of the page: no page server to leave behind.
         deployed = local_stack.up(TEST_CONTEXT, serve_web=False)
-        yield LocalStack(api_url=deployed["api_url"], bucket=deployed["bucket"], result_ttl_s=RESULT_TTL_S)
+        yield LocalStack(
+            api_url=deployed["api_url"],
+            bucket=deployed["bucket"],
+            table=deployed["table"],
+            queue_url=deployed["queue_url"],
+            dead_letter_queue_url=deployed["dead_letter_queue_url"],
+            result_ttl_s=RESULT_TTL_S,
+        )
     finally:
         if not was_running:
             local_stack.down()
