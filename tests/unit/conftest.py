@@ -81,6 +81,38 @@ def aws():
     forget_services()
 
 
+class RefusedCall:
+    status_code = 400
+
+
+@pytest.fixture
+def throttle_dynamodb(aws):
+    """Make DynamoDB refuse the next calls of an operation with the error AWS answers under load.
+
+    It applies to clients made after it is armed — the functions' own, made on their first
+    invocation — not to the test's `aws.jobs`, so the test still reads the true state.
+    """
+    events = boto3.DEFAULT_SESSION.events
+    armed = []
+
+    def arm(operation: str, times: int) -> None:
+        refusals = iter(range(times))
+
+        def refuse(**_):
+            if next(refusals, None) is None:
+                return None
+            throttled = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}
+            return RefusedCall(), {"Error": throttled, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+        event = f"before-call.dynamodb.{operation}"
+        events.register(event, refuse)
+        armed.append((event, refuse))
+
+    yield arm
+    for event, handler in armed:
+        events.unregister(event, handler)
+
+
 @pytest.fixture
 def lambda_context():
     return LambdaContext()

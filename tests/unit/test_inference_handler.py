@@ -121,6 +121,20 @@ def test_a_redelivered_message_for_a_finished_job_does_nothing(aws, handler, lam
     assert aws.s3.head_object(Bucket=aws.bucket_name, Key=result_key(job_id, "png"))["LastModified"] == result_before
 
 
+def test_a_throttled_table_is_retried_not_lost(aws, handler, lambda_context, throttle_dynamodb):
+    job_id = queue_job(aws.jobs, aws.store, photo("chelsea"))
+    throttle_dynamodb("UpdateItem", times=1)
+
+    with pytest.raises(BatchProcessingError):
+        handler(sqs_event(job_message(job_id, 1)), lambda_context)
+    assert aws.jobs.get(job_id, time.time())["status"] == "queued"
+    assert aws.object_keys() == [prepared_key(job_id)]
+
+    assert handler(sqs_event(job_message(job_id, 2)), lambda_context)["batchItemFailures"] == []
+    assert aws.jobs.get(job_id, time.time())["status"] == "succeeded"
+    assert aws.object_keys() == [result_key(job_id, "png")]
+
+
 def test_a_job_cancelled_while_queued_is_never_processed_and_loses_its_source(aws, handler, lambda_context):
     job_id = queue_job(aws.jobs, aws.store, photo("chelsea"))
     aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.CANCELLED, time.time())

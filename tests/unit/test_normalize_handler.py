@@ -184,6 +184,22 @@ def test_an_aws_error_propagates_and_the_retry_completes_the_hand_over(aws, norm
     assert aws.queued_job_ids() == [job_id]
 
 
+def test_a_throttled_table_fails_the_invocation_and_the_retry_completes(aws, normalize, throttle_dynamodb):
+    job_id = submit(aws, GOOD)
+    throttle_dynamodb("UpdateItem", times=1)
+
+    with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+        normalize(upload_key(job_id))
+    assert job_of(aws, job_id)["status"] == JobStatus.AWAITING_UPLOAD
+    assert aws.object_keys() == [upload_key(job_id)]
+
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == [job_id]
+
+
 def test_a_leftover_upload_of_a_job_past_queued_is_deleted_without_a_message(aws, normalize):
     job_id = submit(aws, GOOD)
     normalize(upload_key(job_id))
