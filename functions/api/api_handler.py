@@ -1,12 +1,9 @@
 """API Gateway (REST, proxy) entry point: create a job, read it, cancel it."""
 
 import time
-from typing import Annotated
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +52,7 @@ class OutputOptions(BaseModel):
 class CreateJobBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content_type: str = Field(description="image/jpeg, image/png or image/webp", max_length=100)
-    content_length: int = Field(gt=0, description="the exact size in bytes of the image to upload")
+    content_length: int = Field(strict=True, gt=0, description="the exact size in bytes of the image to upload")
     filename: str | None = Field(default=None, max_length=255)
     output: OutputOptions = OutputOptions()
 
@@ -139,20 +136,21 @@ def job_not_found(job_id: str) -> JobRejected:
 
 
 def load_job(job_id: str, now: float) -> dict:
-    """The live job; one found stalled is failed now, so a poll never waits on a lost worker."""
+    """The live job, first moved on if a deadline passed: a poll never waits on a lost worker
+    or an upload that will not come."""
     item = job_repository().get(job_id, now) if is_job_id(job_id) else None
     if item is None:
         raise job_not_found(job_id)
-    if job_rules.is_stalled(item, settings(), now):
-        failed = job_repository().transition(
-            job_id, JobStatus(item["status"]), JobStatus.FAILED, now, error=job_rules.stalled_error(item)
-        )
-        if failed is not None:
-            logger.warning("failed a stalled job", extra={"job_id": job_id, "stalled_in": item["status"]})
-            metrics.add_metric(name="JobsStalled", unit=MetricUnit.Count, value=1)
-            return failed
+    move = job_rules.overdue_move(item, settings(), now)
+    if move is None:
+        return item
+    target, error = move
+    moved = job_repository().transition(job_id, JobStatus(item["status"]), target, now, error=error)
+    if moved is None:  # something else moved it first: read what it is now
         return load_job(job_id, now)
-    return item
+    logger.warning("moved an overdue job", extra={"job_id": job_id, "from": item["status"], "to": target})
+    metrics.add_metric(name="JobsExpired" if target is JobStatus.EXPIRED else "JobsStalled", unit=MetricUnit.Count, value=1)
+    return moved
 
 
 @app.post(
@@ -195,7 +193,7 @@ def create_job(body: CreateJobBody) -> Response[CreatedJob]:
     responses=documented_errors(404),
 )
 @tracer.capture_method
-def get_job(job_id: Annotated[str, Path(max_length=64)]) -> JobView:
+def get_job(job_id: str) -> JobView:
     now = time.time()
     item = load_job(job_id, now)
     if not job_rules.result_is_available(item, now):
@@ -215,7 +213,7 @@ def get_job(job_id: Annotated[str, Path(max_length=64)]) -> JobView:
     responses=documented_errors(404, 409),
 )
 @tracer.capture_method
-def cancel_job(job_id: Annotated[str, Path(max_length=64)]) -> JobView:
+def cancel_job(job_id: str) -> JobView:
     now = time.time()
     load_job(job_id, now)
     cancelled = job_repository().transition(job_id, job_rules.CANCELLABLE_STATUSES, JobStatus.CANCELLED, now)

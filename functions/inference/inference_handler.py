@@ -110,21 +110,23 @@ def process_record(record: SQSRecord) -> None:
         return
     try:
         result = infer(job)
+        now = time.time()
+        succeeded = job_repository().transition(
+            job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, now,
+            result=result, result_expires_at=int(now + settings().result_ttl_s),
+        )
     except JobFailed as failure:
         fail(job_id, failure.error)
         return
     except Exception as error:
+        # Recording the success is part of the attempt: if even that fails on the last
+        # receive, the job is failed rather than left processing.
         if receive_count >= settings().max_receive_count:
             fail(job_id, {
                 "code": ErrorCode.RETRIES_EXHAUSTED.value,
                 "message": f"processing failed {receive_count} times; last error: {type(error).__name__}",
             })
         raise
-    now = time.time()
-    succeeded = job_repository().transition(
-        job_id, JobStatus.PROCESSING, JobStatus.SUCCEEDED, now,
-        result=result, result_expires_at=int(now + settings().result_ttl_s),
-    )
     discard_source(job_id)
     logger.info("job succeeded", extra={"result": result, "recorded": succeeded is not None})
     metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)

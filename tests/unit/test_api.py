@@ -113,7 +113,9 @@ def test_result_past_its_ttl_is_expired_without_url(api, aws):
     assert body["status"] == "expired" and body["result"] is None
 
 
-@pytest.mark.parametrize("job_id", ["nope", "00000000-0000-4000-8000-000000000000", "../../etc/passwd", "A" * 64])
+@pytest.mark.parametrize(
+    "job_id", ["nope", "00000000-0000-4000-8000-000000000000", "../../etc/passwd", "A" * 64, "A" * 5000]
+)
 def test_unknown_or_malformed_job_is_404(api, job_id):
     status, body, _ = api("GET", f"/v1/jobs/{job_id}")
 
@@ -142,6 +144,8 @@ def test_job_past_its_retention_is_404_even_before_ttl_deletion(api, aws):
         ({"content_type": "image/jpeg"}, "content_length"),
         ({"content_type": "image/jpeg", "content_length": 0}, "content_length"),
         ({"content_type": "image/jpeg", "content_length": "ten"}, "content_length"),
+        ({"content_type": "image/jpeg", "content_length": True}, "content_length"),
+        ({"content_type": "image/jpeg", "content_length": "10"}, "content_length"),
         ({"content_type": "image/jpeg", "content_length": 10, "output": {"format": "gif"}}, "output.format"),
         ({"content_type": "image/jpeg", "content_length": 10, "bucket": "other"}, "bucket"),
     ],
@@ -234,6 +238,26 @@ def test_cors_headers_for_browser_origins(api):
     _, _, headers = api("GET", "/v1/health", headers={"Origin": "https://app.example.com"})
 
     assert headers["Access-Control-Allow-Origin"] == ["*"]
+
+
+def test_job_whose_upload_never_came_is_expired_for_good(api, aws):
+    _, created, _ = create(api)
+    job_id = created["job_id"]
+    boto3.resource("dynamodb").Table(aws.table_name).update_item(
+        Key={"job_id": job_id},
+        UpdateExpression="SET upload_expires_at = :past",
+        ExpressionAttributeValues={":past": int(time.time()) - 1},
+    )
+
+    status, body, _ = api("GET", f"/v1/jobs/{job_id}")
+    late_upload = aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time())
+    cancel_status, _, _ = api("DELETE", f"/v1/jobs/{job_id}")
+
+    assert status == 200 and body["status"] == "expired"
+    assert body["error"]["code"] == "upload_not_received"
+    assert late_upload is None, "a late S3 event finds the job expired"
+    assert cancel_status == 409
+    assert aws.jobs.get(job_id, time.time())["status"] == "expired"
 
 
 def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):

@@ -81,12 +81,13 @@ def test_new_job_rejects_what_it_cannot_take():
     assert wrong_type.value.code is ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
-def test_unused_upload_window_reads_as_expired_with_reason():
+def test_an_unused_upload_window_moves_the_job_to_expired_with_the_reason():
     item = a_job(now=1000)
-    view = jobs.public_view(item, now=1000 + Settings().upload_url_ttl_s + 1)
+    deadline = 1000 + Settings().upload_url_ttl_s
 
-    assert view["status"] == "expired"
-    assert view["error"]["code"] == "upload_not_received"
+    assert jobs.overdue_move(item, Settings(), now=deadline) is None
+    target, error = jobs.overdue_move(item, Settings(), now=deadline + 1)
+    assert target is JobStatus.EXPIRED and error["code"] == "upload_not_received"
 
 
 def test_download_filename_is_safe():
@@ -102,6 +103,8 @@ def test_settings_from_environment_and_their_checks():
         Settings.from_env({"MAX_OUTPUT_SIDE": "0"})
     with pytest.raises(ValueError):
         Settings.from_env({"RESULT_TTL_S": "60", "RESULT_URL_TTL_S": "120"})
+    with pytest.raises(ValueError):
+        Settings.from_env({"STALL_TIMEOUT_S": "0"})
 
 
 def test_repository_transition_is_conditional_on_the_previous_state(aws):
@@ -156,13 +159,21 @@ def test_create_never_overwrites_a_job(aws):
         aws.jobs.create(item)
 
 
-def test_only_working_states_stall_and_only_after_the_timeout():
+@pytest.mark.parametrize(
+    "status, limit",
+    [("normalizing", "stall_timeout_s"), ("processing", "stall_timeout_s"), ("queued", "queued_timeout_s")],
+)
+def test_a_working_state_fails_stalled_only_after_its_limit(status, limit):
     settings = Settings()
-    item = a_job(now=0)
-    assert not jobs.is_stalled(item, settings, now=10**9)
-    item["status"] = "processing"
-    item["updated_at"] = jobs.iso(1000)
-    assert not jobs.is_stalled(item, settings, now=1000 + settings.stall_timeout_s)
-    assert jobs.is_stalled(item, settings, now=1001 + settings.stall_timeout_s)
-    item["status"] = "succeeded"
-    assert not jobs.is_stalled(item, settings, now=10**9)
+    item = {**a_job(now=0), "status": status, "updated_at": jobs.iso(1000)}
+
+    assert jobs.overdue_move(item, settings, now=1000 + getattr(settings, limit)) is None
+    target, error = jobs.overdue_move(item, settings, now=1001 + getattr(settings, limit))
+    assert target is JobStatus.FAILED and error["code"] == "stalled"
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled", "expired"])
+def test_a_finished_job_is_never_overdue(status):
+    item = {**a_job(now=0), "status": status, "updated_at": jobs.iso(0)}
+
+    assert jobs.overdue_move(item, Settings(), now=10**9) is None

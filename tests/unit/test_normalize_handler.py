@@ -131,7 +131,7 @@ def test_an_upload_of_an_expired_job_is_deleted(aws, normalize):
     assert aws.queued_job_ids() == []
 
 
-@pytest.mark.parametrize("final", [JobStatus.CANCELLED, JobStatus.FAILED])
+@pytest.mark.parametrize("final", [JobStatus.CANCELLED, JobStatus.EXPIRED])
 def test_an_upload_of_a_finished_job_is_deleted_and_the_job_untouched(final, aws, normalize):
     job_id = submit(aws, GOOD)
     aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, final, time.time())

@@ -1,8 +1,8 @@
 """Jobs: their states, the transitions allowed between them, and how a job reads to a client.
 
 A job item is a plain dict, the shape stored in DynamoDB. Every change of state goes through
-``check_transition`` and is written conditionally on the previous state, so a duplicate S3
-event or an SQS redelivery finds the state already moved and does nothing.
+``check_transition`` and is written conditionally on the previous state, so of two concurrent
+deliveries only one moves a job, and a delivery for a job that has moved on does nothing.
 """
 
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ class JobStatus(StrEnum):
 
 S = JobStatus
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.FAILED}),
+    S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.EXPIRED}),
     # A stage may re-enter itself: a retried event or a redelivered message resumes a job
     # whose worker died or hit a transient error; every step of a stage is idempotent.
     S.NORMALIZING: frozenset({S.NORMALIZING, S.QUEUED, S.FAILED}),
@@ -120,31 +120,42 @@ def is_live(item: dict | None, now: float) -> bool:
 
 
 def effective_status(item: dict, now: float) -> JobStatus:
-    """The status a client sees: a job whose upload window or result TTL has passed is expired."""
+    """The status a client sees: a result past its TTL reads expired (S3 expiry is in whole days)."""
     status = JobStatus(item["status"])
-    if status is JobStatus.AWAITING_UPLOAD and now > int(item["upload_expires_at"]):
-        return JobStatus.EXPIRED
     if status is JobStatus.SUCCEEDED and now > int(item["result_expires_at"]):
         return JobStatus.EXPIRED
     return status
 
 
-def is_stalled(item: dict, settings: Settings, now: float) -> bool:
-    """A job that sat in one working state longer than STALL_TIMEOUT_S lost its worker for good
-    (retries exhausted, a crash on the last attempt): it is failed rather than left hanging."""
+def overdue_move(item: dict, settings: Settings, now: float) -> tuple[JobStatus, dict] | None:
+    """Where a job must go because a deadline passed, with the reason; None while it is on time.
+
+    A job still waiting for its upload after the URL's life expires. A job that sat in a working
+    state past its limit lost its worker for good (retries exhausted, a crash on the last
+    attempt, a message dead-lettered while queued) and fails rather than hang. The API applies
+    the move when it reads the job, conditionally, so a late S3 event or worker finds it moved.
+    """
     status = JobStatus(item["status"])
-    if status not in (JobStatus.NORMALIZING, JobStatus.QUEUED, JobStatus.PROCESSING):
-        return False
-    # Only transitions write a job, so updated_at is when it entered its current state.
-    entered = datetime.fromisoformat(item["updated_at"]).timestamp()
-    return now - entered > settings.stall_timeout_s
-
-
-def stalled_error(item: dict) -> dict:
-    return {
-        "code": ErrorCode.STALLED.value,
-        "message": f"the job made no progress while {item['status']}; its retries ran out. Please submit it again",
+    if status is JobStatus.AWAITING_UPLOAD:
+        if now <= int(item["upload_expires_at"]):
+            return None
+        return JobStatus.EXPIRED, {
+            "code": ErrorCode.UPLOAD_NOT_RECEIVED.value,
+            "message": "no image was uploaded before the upload URL expired",
+        }
+    limits = {
+        JobStatus.NORMALIZING: settings.stall_timeout_s,
+        JobStatus.QUEUED: settings.queued_timeout_s,
+        JobStatus.PROCESSING: settings.stall_timeout_s,
     }
+    # Only transitions write a job, so updated_at is when it entered its current state.
+    if status not in limits or now - datetime.fromisoformat(item["updated_at"]).timestamp() <= limits[status]:
+        return None
+    if status is JobStatus.QUEUED:
+        message = f"the job waited more than {limits[status]} s for inference; please submit it again"
+    else:
+        message = f"the job made no progress while {status}; its retries ran out. Please submit it again"
+    return JobStatus.FAILED, {"code": ErrorCode.STALLED.value, "message": message}
 
 
 def result_is_available(item: dict, now: float) -> bool:
@@ -155,8 +166,6 @@ def public_view(item: dict, now: float, result_url: str | None = None, result_ur
     """The job as GET /v1/jobs/{id} shows it; the result appears only while it is available."""
     status = effective_status(item, now)
     error = item.get("error")
-    if status is JobStatus.EXPIRED and JobStatus(item["status"]) is JobStatus.AWAITING_UPLOAD:
-        error = {"code": ErrorCode.UPLOAD_NOT_RECEIVED.value, "message": "no image was uploaded before the upload URL expired"}
     result = None
     if result_url and status is JobStatus.SUCCEEDED:
         stored = item["result"]

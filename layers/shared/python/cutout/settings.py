@@ -20,6 +20,7 @@ class Settings:
     job_retention_s: int = 86400
     max_receive_count: int = 3
     stall_timeout_s: int = 1800
+    queued_timeout_s: int = 21600
     allowed_origins: str = "*"
 
     @classmethod
@@ -38,6 +39,8 @@ class Settings:
     def check(self) -> None:
         if min(self.max_upload_bytes, self.max_input_pixels, self.max_output_side) <= 0:
             raise ValueError("size limits must be positive")
+        if min(self.upload_url_ttl_s, self.result_url_ttl_s, self.stall_timeout_s, self.queued_timeout_s) <= 0:
+            raise ValueError("time limits must be positive")
         if self.result_url_ttl_s > self.result_ttl_s:
             raise ValueError("RESULT_URL_TTL_S must not outlive RESULT_TTL_S")
         if self.job_retention_s <= self.result_ttl_s + self.upload_url_ttl_s:
