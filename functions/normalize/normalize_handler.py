@@ -75,15 +75,17 @@ def normalize_upload(key: str) -> None:
 
 
 def hand_over(job_id: str, key: str) -> None:
-    """Queue a job for inference, then drop its upload: once the upload is gone the hand-over is done."""
+    """Queue a job for inference, record that it was, then drop its upload."""
     job_queue().send(job_id)
+    job_repository().mark_handed_over(job_id, time.time())
     object_store().delete(key)
 
 
 def settle_upload_of_moved_job(job_id: str, key: str) -> None:
-    """The job was not waiting for this upload. A queued job whose upload still exists lost its
-    worker between the transition and the hand-over, so it is handed over again (inference
-    ignores a duplicate message); any other job's upload is just deleted."""
+    """The job was not waiting for this upload. A queued job never recorded as handed over lost
+    its worker between the transition and the hand-over, so it is handed over again (inference
+    ignores a duplicate message). Any other upload is deleted: in particular the upload URL,
+    PUT again while the job is queued, never queues the job twice."""
     job = job_repository().get(job_id, time.time())
     status = JobStatus(job["status"]) if job else None
     try:
@@ -91,7 +93,7 @@ def settle_upload_of_moved_job(job_id: str, key: str) -> None:
     except ObjectMissing:
         logger.info("duplicate event for a handled upload", extra={"job_id": job_id, "status": status})
         return
-    if status is JobStatus.QUEUED:
+    if status is JobStatus.QUEUED and "handed_over_at" not in job:
         logger.warning("resumed the hand-over of a queued job", extra={"job_id": job_id})
         hand_over(job_id, key)
         return

@@ -156,6 +156,21 @@ def test_a_duplicate_event_changes_nothing(aws, normalize):
     assert aws.queued_job_ids() == []
 
 
+def test_the_upload_url_put_again_while_queued_never_queues_the_job_twice(aws, normalize):
+    job_id = submit(aws, GOOD)
+    normalize(upload_key(job_id))
+    assert aws.queued_job_ids() == [job_id]
+    queued = job_of(aws, job_id)
+    assert queued["status"] == JobStatus.QUEUED and "handed_over_at" in queued
+
+    aws.store.write(upload_key(job_id), GOOD.body, GOOD.content_type)
+    normalize(upload_key(job_id))
+
+    assert job_of(aws, job_id) == queued
+    assert aws.object_keys() == [prepared_key(job_id)]
+    assert aws.queued_job_ids() == []
+
+
 def test_a_retried_event_finishes_a_job_left_normalizing(aws, normalize):
     job_id = submit(aws, GOOD)
     aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time())

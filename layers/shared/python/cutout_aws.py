@@ -96,6 +96,24 @@ class JobRepository:
         return _plain(response["Attributes"])
 
 
+    def mark_handed_over(self, job_id: str, now: float) -> bool:
+        """Record, once, that a queued job's message was sent; False if it already was or the job
+        moved on. It is no transition: the job stays queued and updated_at keeps its meaning."""
+        try:
+            self._table.update_item(
+                Key={"job_id": job_id},
+                UpdateExpression="SET handed_over_at = :ts",
+                ConditionExpression="#status = :queued AND attribute_not_exists(handed_over_at)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":ts": iso(now), ":queued": JobStatus.QUEUED.value},
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+
 class ObjectStore:
     def __init__(self, bucket_name: str, s3_client=None):
         self.bucket_name = bucket_name
