@@ -41,7 +41,8 @@ def test_the_pipeline_never_goes_back():
 
 
 def test_terminal_and_cancellable_states():
-    assert jobs.TERMINAL_STATUSES == {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
+    terminal = {status for status, targets in ALLOWED_TRANSITIONS.items() if not targets}
+    assert terminal == {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
     assert jobs.CANCELLABLE_STATUSES == {JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED}
 
 
@@ -128,16 +129,19 @@ def test_repository_refuses_a_transition_the_rules_forbid(aws):
         aws.jobs.transition(item["job_id"], JobStatus.SUCCEEDED, JobStatus.PROCESSING, time.time())
 
 
-def test_repository_fails_a_job_from_any_failable_state(aws):
+WORKING = {JobStatus.NORMALIZING, JobStatus.QUEUED, JobStatus.PROCESSING}
+
+
+def test_repository_fails_a_job_from_any_working_state(aws):
     item = a_job()
     aws.jobs.create(item)
     now = time.time()
     aws.jobs.transition(item["job_id"], JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, now)
 
     failed = aws.jobs.transition(
-        item["job_id"], jobs.FAILABLE_STATUSES, JobStatus.FAILED, now, error={"code": "corrupt_image", "message": "m"}
+        item["job_id"], WORKING, JobStatus.FAILED, now, error={"code": "corrupt_image", "message": "m"}
     )
-    again = aws.jobs.transition(item["job_id"], jobs.FAILABLE_STATUSES, JobStatus.FAILED, now)
+    again = aws.jobs.transition(item["job_id"], WORKING, JobStatus.FAILED, now)
 
     assert failed["status"] == "failed" and failed["error"]["code"] == "corrupt_image"
     assert again is None

@@ -38,10 +38,7 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
 }
-TERMINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
 CANCELLABLE_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if S.CANCELLED in targets)
-# A job fails from any state that can still move, e.g. when its retries run out.
-FAILABLE_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if S.FAILED in targets)
 
 
 class InvalidTransition(Exception):
