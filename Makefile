@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQUIREMENTS := requirements.txt requirements-dev.txt layers/shared/requirements.txt $(wildcard functions/*/requirements.txt)
 
-.PHONY: test venv model up down clean
+.PHONY: test venv model up down synth clean
 
 venv: $(VENV)/.installed
 
@@ -41,16 +41,5 @@ clean:
 	rm -rf $(VENV) .pytest_cache cdk.out
 
 # The pinned CDK CLI (cdk, cdklocal) in node_modules/; its caches, jsii's and npm's stay under .local/.
-CDK_ENV := HOME=$(CURDIR)/.local/home CDK_HOME=$(CURDIR)/.local/cdk XDG_CACHE_HOME=$(CURDIR)/.local/cache \
-	npm_config_cache=$(CURDIR)/.local/npm-cache CDK_DISABLE_VERSION_CHECK=true CDK_DISABLE_CLI_TELEMETRY=true \
-	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
-CDK := $(CDK_ENV) node_modules/.bin/cdk
-
-cdk-cli: node_modules/.installed
-
-node_modules/.installed: package.json package-lock.json
-	$(CDK_ENV) npm ci --no-audit --no-fund
-	touch $@
-
-synth: venv cdk-cli
-	$(CDK) synth --quiet
+synth: venv
+	$(BIN)/python scripts/local_stack.py cdk synth --quiet

@@ -8,6 +8,7 @@ down: stops the demo page server and LocalStack, by their PIDs, and waits for th
 
   .venv/bin/python scripts/local_stack.py up [-c key=value ...]   (CDK context overrides)
   .venv/bin/python scripts/local_stack.py down
+  .venv/bin/python scripts/local_stack.py cdk ARGS...                 (the pinned CDK CLI, e.g. synth)
 """
 
 import argparse
@@ -32,7 +33,9 @@ WEB_PID_FILE = LOCAL / "web.pid"
 WEB_PORT = 8765
 HOST = "127.0.0.1"
 CDKLOCAL = REPO / "node_modules" / ".bin" / "cdklocal"
-CLI_INSTALLED = REPO / "node_modules" / ".installed"  # the Makefile's cdk-cli target uses the same marker
+CDK = REPO / "node_modules" / ".bin" / "cdk"
+CLI_INSTALLED = REPO / "node_modules" / ".installed"
+PACKAGE_LOCK = REPO / "package-lock.json"
 STACK_NAME = "Cutout"
 # LocalStack's free build runs no container images and no Node.js custom resources, and the
 # executor runs every handler with the project's venv, so nothing needs bundling.
@@ -91,11 +94,18 @@ def deploy_environment() -> dict:
     }
 
 
+def ensure_cli() -> None:
+    """The pinned CDK CLI (cdk, cdklocal) in node_modules/, installed again when the lock file changes."""
+    if CLI_INSTALLED.exists() and CLI_INSTALLED.stat().st_mtime >= PACKAGE_LOCK.stat().st_mtime:
+        return
+    LOCAL.mkdir(exist_ok=True)
+    log("installing the pinned CDK CLI (npm ci)")
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], env=cli_environment())
+    CLI_INSTALLED.touch()
+
+
 def deploy(context: dict) -> dict:
-    if not CLI_INSTALLED.exists():
-        log("installing the pinned CDK CLI (npm ci)")
-        run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], env=cli_environment())
-        CLI_INSTALLED.touch()
+    ensure_cli()
     environment = deploy_environment()
     context_args = [arg for key, value in {**LOCAL_CONTEXT, **context}.items() for arg in ("-c", f"{key}={value}")]
     log("bootstrapping and deploying the stack with cdklocal")
@@ -208,16 +218,30 @@ def down() -> None:
     STACK_FILE.unlink(missing_ok=True)
 
 
+def context_item(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not (key and separator):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down"])
-    parser.add_argument("-c", "--context", action="append", default=[], metavar="KEY=VALUE")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_command = commands.add_parser("up", help="deploy the stack to LocalStack and serve the demo page")
+    up_command.add_argument("-c", "--context", action="append", default=[], type=context_item, metavar="KEY=VALUE")
+    commands.add_parser("down", help="stop what up started")
+    cdk_command = commands.add_parser("cdk", help="run the pinned CDK CLI with its caches under .local/")
+    cdk_command.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    if args.command == "cdk":
+        ensure_cli()
+        return subprocess.run([str(CDK), *args.arguments], cwd=REPO, env=cli_environment()).returncode
     if args.command == "down":
         down()
         print("Cutout's local stack is stopped.")
         return 0
-    stack = up(dict(item.split("=", 1) for item in args.context))
+    stack = up(dict(args.context))
     print(f"Cutout is up.\n  API:       {stack['api_url']}\n  Demo page: {stack['web_url']}")
     return 0
 
