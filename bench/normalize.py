@@ -14,11 +14,14 @@ bytes out:
 
 Then the alternatives behind our choices: JPEG draft scale, resize filter, prepared format
 (encode + the decode inference pays, and size), and the cost of validating a pass-through
-JPEG. Nothing is asserted.
+JPEG. Last, the peak RSS of prepare() in a fresh process for the worst inputs the default
+limits accept (and the slivers they refuse): every extreme shape in RGB, RGBA, grey and grey +
+alpha, 16-bit PNGs, JPEGs and a WebP at the pixel limit, and the largest ICC profile and text
+chunks a PNG may carry. The goal is 1 GB each (normalize has 2048 MB). Nothing is asserted.
 
   .venv/bin/python bench/normalize.py [--repeats N]
 
-Last line: speedup_12mp_jpeg=<x> speedup_2mp_jpeg=<y> ...
+Last line: speedup_12mp_jpeg=<x> speedup_2mp_jpeg=<y> ... peak_rss_worst_mb=<z>
 """
 
 import argparse
@@ -27,19 +30,23 @@ import json
 import statistics
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "functions/normalize"), str(ROOT / "layers/shared/python")]
+sys.path[:0] = [str(ROOT / "functions/normalize"), str(ROOT / "layers/shared/python"), str(ROOT / "tests/unit")]
 
 from cutout.settings import Settings  # noqa: E402
+from hostile_images import EXTREME_SHAPES, black_png, encoded, png_chunk, prepare_in_fresh_process, srgb_profile  # noqa: E402
 from normalize_image import JPEG_QUALITY, PNG_COMPRESS_LEVEL, RESIZE_FILTER, prepare  # noqa: E402
 
 SETTINGS = Settings()
 SIZES = {"2mp": (1632, 1224), "12mp": (4032, 3024), "24mp": (6000, 4000)}
+MB = 1024 * 1024
+PEAK_RSS_GOAL_MB = 1024
 
 
 def median_ms(action, repeats: int) -> float:
@@ -159,6 +166,49 @@ def pass_through_validation(data: bytes, repeats: int) -> None:
     print(f"  1/8-scale decode:   {median_ms(at_one_eighth, repeats):.0f} ms  (reads every entropy-coded byte)")
 
 
+def png_with_most_metadata(width: int, height: int) -> bytes:
+    """black_png plus the most a PNG may carry besides pixels: an ICC profile of almost the
+    upload limit (zero padding, so the whole file still fits it) and 60 MB of text, just
+    under Pillow's 64 MB for all text chunks together."""
+    icc = srgb_profile().ljust(SETTINGS.max_upload_bytes - MB, b"\0")
+    metadata = png_chunk(b"iCCP", b"padded sRGB\0\0" + zlib.compress(icc, 9))
+    metadata += png_chunk(b"zTXt", b"comment\0\0" + zlib.compress(bytes(20_000_000), 9)) * 3
+    image = black_png(width, height, "RGBA")
+    return image[:33] + metadata + image[33:]
+
+
+def worst_inputs() -> dict[str, bytes]:
+    square = EXTREME_SHAPES["square at the pixel limit"]
+    inputs = {
+        f"PNG {mode} {width}x{height} ({shape})": black_png(width, height, mode)
+        for shape, (width, height) in EXTREME_SHAPES.items()
+        for mode in ("RGB", "RGBA", "L", "LA")
+    }
+    inputs |= {
+        f"PNG {mode} 16-bit {square[0]}x{square[1]}": black_png(*square, mode) for mode in ("I;16", "RGBA;16")
+    }
+    inputs[f"PNG RGBA {square[0]}x{square[1]} + ICC profile and text at their limits"] = png_with_most_metadata(*square)
+    black = {mode: Image.new(mode, square) for mode in ("RGB", "RGBA", "CMYK")}
+    inputs[f"JPEG RGB {square[0]}x{square[1]}"] = encoded(black["RGB"], "JPEG")
+    inputs[f"JPEG RGB progressive {square[0]}x{square[1]}"] = encoded(black["RGB"], "JPEG", progressive=True)
+    inputs[f"JPEG CMYK {square[0]}x{square[1]}"] = encoded(black["CMYK"], "JPEG")
+    inputs[f"WebP RGB {square[0]}x{square[1]}"] = encoded(black["RGB"], "WEBP", quality=80)
+    inputs[f"WebP RGBA {square[0]}x{square[1]}"] = encoded(black["RGBA"], "WEBP", lossless=True, method=0)
+    return inputs
+
+
+def peak_memory() -> dict[str, float]:
+    print(f"\npeak RSS of prepare() in a fresh process, default limits (goal <= {PEAK_RSS_GOAL_MB} MB each)")
+    peaks = {}
+    for name, data in worst_inputs().items():
+        peak, outcome = prepare_in_fresh_process(data)
+        peaks[name] = peak / MB
+        print(f"  {name:<76}{len(data) / 1e6:>6.2f} MB in  peak {peaks[name]:>5.0f} MB  {outcome}")
+    worst = max(peaks, key=peaks.get)
+    print(f"  worst: {worst}, {peaks[worst]:.0f} MB")
+    return peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -180,9 +230,11 @@ def main() -> None:
     resize_filters(inputs["24mp_jpeg"], repeats)
     prepared_formats(photos["12mp"], repeats)
     pass_through_validation(inputs["12mp_jpeg"], repeats)
+    peaks = peak_memory()
     if args.json:
-        args.json.write_text(json.dumps(timings, indent=2))
-    print("\n" + " ".join(f"speedup_{name}={row['speedup']:.2f}" for name, row in timings.items()))
+        args.json.write_text(json.dumps({**timings, "peak_rss_mb": peaks}, indent=2))
+    speedups = " ".join(f"speedup_{name}={row['speedup']:.2f}" for name, row in timings.items())
+    print(f"\n{speedups} peak_rss_worst_mb={max(peaks.values()):.0f}")
 
 
 if __name__ == "__main__":

@@ -6,18 +6,43 @@ than reading one. Requests to any other path never reach the function.
 """
 
 import json
+from dataclasses import dataclass
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from cutout.browser import ANSWER_HEADERS, CorsPolicy
 from cutout.errors import ErrorCode
 
 from infra.settings import StackSettings
 from infra.wiring import ApiTrigger, Route
 
 STAGE = "prod"
-PREFLIGHT_MAX_AGE = Duration.minutes(10)
+GATEWAY_MESSAGE = "$context.error.messageString"  # API Gateway's own words, as a quoted JSON string
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """An error API Gateway answers itself, in the API's error body."""
+
+    construct_id: str
+    response_type: apigateway.ResponseType
+    code: ErrorCode
+    message: str = GATEWAY_MESSAGE  # a JSON string, or the gateway's message
+    status_code: str | None = None  # None keeps API Gateway's own status
+
+
+GATEWAY_ERRORS = (
+    GatewayError("Throttled", apigateway.ResponseType.THROTTLED, ErrorCode.TOO_MANY_REQUESTS),
+    # API Gateway calls an unknown route a missing token (403); the function answers it 404.
+    GatewayError(
+        "UnknownRoute", apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, ErrorCode.NOT_FOUND, json.dumps("no such route"), "404"
+    ),
+    GatewayError("RequestTooLarge", apigateway.ResponseType.REQUEST_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE),
+    GatewayError("Default4xx", apigateway.ResponseType.DEFAULT_4_XX, ErrorCode.BAD_REQUEST),
+    GatewayError("Default5xx", apigateway.ResponseType.DEFAULT_5_XX, ErrorCode.INTERNAL_ERROR),
+)
 
 
 def method_key(route: Route) -> str:
@@ -28,6 +53,7 @@ def method_key(route: Route) -> str:
 class CutoutApi(Construct):
     def __init__(self, scope: Construct, id: str, settings: StackSettings, *, function: lambda_.IFunction, trigger: ApiTrigger):
         super().__init__(scope, id)
+        cors = CorsPolicy(tuple(settings.allowed_origins))
         costly = apigateway.MethodDeploymentOptions(
             throttling_rate_limit=settings.create_job_throttle_rate,
             throttling_burst_limit=settings.create_job_throttle_burst,
@@ -46,10 +72,10 @@ class CutoutApi(Construct):
                 method_options={method_key(route): costly for route in trigger.routes if route.costly},
             ),
             default_cors_preflight_options=apigateway.CorsOptions(
-                allow_origins=settings.allowed_origins,
+                allow_origins=list(cors.origins),
                 allow_methods=sorted({route.method for route in trigger.routes}),
-                allow_headers=["Content-Type"],
-                max_age=PREFLIGHT_MAX_AGE,
+                allow_headers=list(cors.allow_headers),
+                max_age=Duration.seconds(cors.max_age_s),
             ),
         )
         # The stack's own ApiUrl output replaces the one RestApi adds under a generated name.
@@ -57,20 +83,31 @@ class CutoutApi(Construct):
         integration = apigateway.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
         for route in trigger.routes:
             self.rest_api.root.resource_for_path(route.path).add_method(route.method, integration)
-        self._answer_gateway_errors(settings.allowed_origins[0])
+        self._answer_gateway_errors(cors)
 
-    def _answer_gateway_errors(self, origin: str) -> None:
-        """Errors API Gateway answers itself (throttled, unknown route) carry CORS headers, or a
-        browser reports them as network failures; an unknown route is a 404 like the function's."""
-        cors = {"Access-Control-Allow-Origin": f"'{origin}'"}
-        self.rest_api.add_gateway_response(
-            "UnknownRoute",
-            type=apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-            status_code="404",
-            response_headers=cors,
-            templates={
-                "application/json": json.dumps({"error": {"code": ErrorCode.NOT_FOUND.value, "message": "no such route"}})
-            },
-        )
-        for name, response_type in (("Default4xx", apigateway.ResponseType.DEFAULT_4_XX), ("Default5xx", apigateway.ResponseType.DEFAULT_5_XX)):
-            self.rest_api.add_gateway_response(name, type=response_type, response_headers=cors)
+    def _answer_gateway_errors(self, cors: CorsPolicy) -> None:
+        """Errors API Gateway answers itself carry the API's error body, its answer headers, and
+        CORS headers (without them a browser reports the error as a network failure)."""
+        for error in GATEWAY_ERRORS:
+            self.rest_api.add_gateway_response(
+                error.construct_id,
+                type=error.response_type,
+                status_code=error.status_code,
+                response_headers=gateway_response_headers(cors),
+                templates={"application/json": error_template(error)},
+            )
+
+
+def error_template(error: GatewayError) -> str:
+    """The API's error body; API Gateway substitutes $context variables in it, nothing more."""
+    return f'{{"error": {{"code": {json.dumps(error.code.value)}, "message": {error.message}}}}}'
+
+
+def gateway_response_headers(cors: CorsPolicy) -> dict[str, str]:
+    """A gateway response's headers are static values or request parameters: its template is no
+    VTL and cannot choose among origins. So one allowed origin (or any) is answered as it is, and
+    several by echoing the caller's Origin: these responses carry no data, only API Gateway's error."""
+    headers = {name: f"'{value}'" for name, value in ANSWER_HEADERS.items()}
+    if len(cors.origins) == 1:
+        return {**headers, "Access-Control-Allow-Origin": f"'{cors.origins[0]}'"}
+    return {**headers, "Access-Control-Allow-Origin": "method.request.header.Origin", "Vary": "'Origin'"}

@@ -5,6 +5,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -18,6 +19,7 @@ from infra.settings import SERVICE_KEYS, StackSettings
 from infra.wiring import (
     FUNCTIONS,
     SHARED_LAYER_FOLDER,
+    AsyncFailureTrigger,
     FunctionWiring,
     ObjectAccess,
     ObjectCreatedTrigger,
@@ -82,8 +84,10 @@ class ServiceFunctions(Construct):
         for wiring in FUNCTIONS:
             function = self._function(wiring)
             self._grant(wiring, function, table=table, bucket=bucket, queue=queue)
-            self._connect(wiring, function, bucket=bucket, queue=queue)
             self.by_name[wiring.name] = function
+        # Once all exist: a trigger may be another of these functions.
+        for wiring in FUNCTIONS:
+            self._connect(wiring, self.by_name[wiring.name], bucket=bucket, queue=queue)
 
     def _requirements(self, path: str | None) -> str | None:
         return path if self._settings.bundle_dependencies else None
@@ -116,9 +120,7 @@ class ServiceFunctions(Construct):
             timeout=Duration.seconds(size.timeout_s),
             architecture=lambda_.Architecture.X86_64,
             tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
-            reserved_concurrent_executions=(
-                self._settings.inference_reserved_concurrency if isinstance(wiring.trigger, QueueTrigger) else None
-            ),
+            reserved_concurrent_executions=self._settings.reserved_concurrency[wiring.name],
         )
         if wiring.dockerfile and self._settings.inference_packaging == "image":
             return lambda_.DockerImageFunction(
@@ -170,7 +172,7 @@ class ServiceFunctions(Construct):
             queue.grant_send_messages(function)
 
     def _connect(self, wiring: FunctionWiring, function: lambda_.Function, *, bucket: s3.IBucket, queue: sqs.IQueue) -> None:
-        """S3 and SQS triggers; the API's routes are the ``CutoutApi`` construct's business."""
+        """S3, SQS and on-failure triggers; the API's routes are the ``CutoutApi`` construct's business."""
         match wiring.trigger:
             case ObjectCreatedTrigger(prefix=prefix):
                 bucket.add_event_notification(
@@ -187,3 +189,5 @@ class ServiceFunctions(Construct):
                         report_batch_item_failures=True,
                     )
                 )
+            case AsyncFailureTrigger(source=source):
+                self.by_name[source].configure_async_invoke(on_failure=destinations.LambdaDestination(function))

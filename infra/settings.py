@@ -58,7 +58,6 @@ class StackSettings:
     api_throttle_burst: int
     create_job_throttle_rate: int  # POST /v1/jobs: each creates a job and a presigned upload
     create_job_throttle_burst: int
-    inference_reserved_concurrency: int | None  # None: draw from the account's unreserved pool
     inference_max_concurrency: int  # the SQS event source's cap on parallel inference
     inference_batch_size: int
     queue_age_alarm_s: int  # alarm when the oldest queued job waited longer than this
@@ -67,6 +66,8 @@ class StackSettings:
     tracing: bool  # X-Ray active tracing (Powertools tracer)
     metrics_namespace: str
     sizes: Mapping[str, FunctionSize]  # from <function>_memory_mb and <function>_timeout_s
+    # From <function>_reserved_concurrency; None: draw from the account's unreserved pool.
+    reserved_concurrency: Mapping[str, int | None]
     service: Settings  # limits and TTLs, from context keys named as the Settings fields
 
     @property
@@ -92,12 +93,13 @@ class StackSettings:
             except (TypeError, ValueError) as error:
                 raise SettingsError(f"context key {key!r}: {error}") from None
 
-        derived = {"sizes", "service"}
+        derived = {"sizes", "reserved_concurrency", "service"}
         values = {f.name: read(f.name, f.type) for f in fields(cls) if f.name not in derived}
         values["sizes"] = {
             fn.name: FunctionSize(read(f"{fn.name}_memory_mb", int), read(f"{fn.name}_timeout_s", int))
             for fn in FUNCTIONS
         }
+        values["reserved_concurrency"] = {fn.name: read(f"{fn.name}_reserved_concurrency", int | None) for fn in FUNCTIONS}
         try:
             values["service"] = Settings.from_env({key.upper(): str(read(key, int)) for key in SERVICE_KEYS})
         except ValueError as error:
@@ -128,9 +130,12 @@ class StackSettings:
         require(self.sizes["api"].timeout_s <= MAX_API_TIMEOUT_S, f"api_timeout_s must be ≤ {MAX_API_TIMEOUT_S}")
         low, high = MAX_CONCURRENCY_RANGE
         require(low <= self.inference_max_concurrency <= high, f"inference_max_concurrency must be {low}–{high}")
+        for name, reserved in self.reserved_concurrency.items():
+            # 0 would stop the function altogether: not a limit.
+            require(reserved is None or reserved >= 1, f"{name}_reserved_concurrency must be at least 1 (or null)")
+        inference_reserved = self.reserved_concurrency["inference"]
         require(
-            self.inference_reserved_concurrency is None
-            or self.inference_reserved_concurrency >= self.inference_max_concurrency,
+            inference_reserved is None or inference_reserved >= self.inference_max_concurrency,
             "inference_reserved_concurrency below inference_max_concurrency throttles the event source",
         )
         require(1 <= self.inference_batch_size <= 10, "inference_batch_size must be 1–10")

@@ -44,11 +44,19 @@ class QueueTrigger:
 
 
 @dataclass(frozen=True)
+class AsyncFailureTrigger:
+    """The on-failure destination of another function's asynchronous invocations: Lambda's record
+    of each event it gave up on (retries exhausted, or older than the maximum event age)."""
+
+    source: str  # the wiring name of that function
+
+
+@dataclass(frozen=True)
 class FunctionWiring:
     name: str
     folder: str  # the handler's folder, relative to the repository root
     handler: str
-    trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger
+    trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger | AsyncFailureTrigger
     objects: Mapping[str, frozenset[ObjectAccess]]  # bucket prefix → allowed access
     table_actions: tuple[str, ...]
     sends_to_queue: bool = False
@@ -96,6 +104,19 @@ NORMALIZE = FunctionWiring(
     requirements="functions/normalize/requirements.txt",
 )
 
+# A second entry point of the normalize code: it fails the job of an upload normalize gave up on.
+NORMALIZE_FAILURES = FunctionWiring(
+    name="normalize_failures",
+    folder=NORMALIZE.folder,
+    handler="normalize_handler.gave_up_handler",
+    trigger=AsyncFailureTrigger(source=NORMALIZE.name),
+    # Reading tells a replaced upload from the one to delete (and, with the listing CDK's read
+    # grant brings, a missing object from a refused one).
+    objects={UPLOADS_PREFIX: frozenset({READ, DELETE}), PREPARED_PREFIX: frozenset({DELETE})},
+    table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    requirements=NORMALIZE.requirements,
+)
+
 INFERENCE = FunctionWiring(
     name="inference",
     folder="functions/inference",
@@ -111,5 +132,5 @@ INFERENCE = FunctionWiring(
     zip_environment={"CUTOUT_MODEL_DIR": ZIP_MODEL_DIR},
 )
 
-FUNCTIONS = (API, NORMALIZE, INFERENCE)
+FUNCTIONS = (API, NORMALIZE, NORMALIZE_FAILURES, INFERENCE)
 SHARED_LAYER_FOLDER = "layers/shared"

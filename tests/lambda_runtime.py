@@ -5,7 +5,12 @@ import uuid
 
 
 def proxy_event(method: str, path: str, body=None, headers: dict | None = None, stage: str = "v1api") -> dict:
-    headers = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Content-Type": "application/json", **(headers or {})}
+    headers = {
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "X-Forwarded-Proto": "https",
+        "Content-Type": "application/json",
+        **(headers or {}),
+    }
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
     return {
         "resource": "/{proxy+}",
@@ -22,6 +27,7 @@ def proxy_event(method: str, path: str, body=None, headers: dict | None = None, 
             "httpMethod": method,
             "path": f"/{stage}{path}",
             "stage": stage,
+            "domainName": headers["Host"],
             "requestId": str(uuid.uuid4()),
             "accountId": "123456789012",
             "apiId": "abc123",

@@ -46,6 +46,7 @@ class JobCard {
   }
 
   stage(stage) {
+    this.clearRetrying();
     this.root.dataset.stage = stage;
     this.part(".stage").textContent = STAGE_WORDS[stage];
     this.part("progress").hidden = stage !== "uploading";
@@ -54,7 +55,20 @@ class JobCard {
   }
 
   progress(fraction) {
+    this.clearRetrying();
     this.part("progress").value = fraction;
+  }
+
+  // A transient answer (throttled, unavailable): the job is not failed, the call is tried again.
+  retrying(reason, waitMs) {
+    const notice = this.part(".retry");
+    notice.textContent = `${reason.message}: trying again in ${Math.ceil(waitMs / 1000)} s`;
+    notice.title = reason.code;
+    notice.hidden = false;
+  }
+
+  clearRetrying() {
+    this.part(".retry").hidden = true;
   }
 
   allowCancel(onCancel) {
@@ -90,11 +104,12 @@ async function removeBackground(file, format) {
     const contentType = await sniffContentType(file);
     checkFile(file, contentType);
     card.stage("creating");
-    const job = await createJob(apiUrl, file, contentType, format);
-    card.allowCancel(() => cancelJob(apiUrl, job.job_id).catch((error) => card.fail(error)));
+    const retry = { onRetry: (reason, waitMs) => card.retrying(reason, waitMs) };
+    const job = await createJob(apiUrl, file, contentType, format, retry);
+    card.allowCancel(() => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)));
     card.stage("uploading");
-    await uploadImage(job.upload, file, (fraction) => card.progress(fraction));
-    const done = await waitForJob(apiUrl, job.job_id, (polled) => card.stage(polled.status));
+    await uploadImage(job.upload, file, (fraction) => card.progress(fraction), retry);
+    const done = await waitForJob(apiUrl, job.job_id, (polled) => card.stage(polled.status), retry);
     if (done.status === "succeeded") {
       card.showResult(file, done.result);
     } else if (done.status !== "cancelled") {

@@ -11,42 +11,109 @@ export class CutoutError extends Error {
   }
 }
 
-async function callApi(apiUrl, method, path, body) {
-  const response = await fetch(apiUrl + path, {
+// A throttled (429) or failing (5xx) answer is tried again, up to MAX_ATTEMPTS sends in all.
+export const MAX_ATTEMPTS = 6;
+const FIRST_RETRY_DELAY_MS = 500;
+const MAX_RETRY_DELAY_MS = 8000;
+// How long one call may keep retrying when the caller has no deadline of its own.
+const CALL_RETRY_BUDGET_MS = 60 * 1000;
+
+const sleep = (ms) => new Promise((wake) => setTimeout(wake, ms));
+const isTransient = (status) => status === 429 || status >= 500;
+
+// Retry-After is seconds or an HTTP date. A page only sees it on a cross-origin answer that lists
+// it in Access-Control-Expose-Headers; without it the backoff applies.
+function retryAfterMs(value) {
+  if (!value) return null;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+// Exponential in the attempts made so far, with jitter so that throttled clients do not come back in step.
+function backoffMs(attempts) {
+  return Math.min(FIRST_RETRY_DELAY_MS * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS) * (0.5 + Math.random() / 2);
+}
+
+// send() again while its answer is transient (429, 5xx; a failed request when networkErrorsAreTransient)
+// and attempts and time are left; then the last answer, or error, stands. send() resolves to a
+// fetch Response or the like; onRetry(reason, waitMs) hears of each retry before its wait.
+async function sendWithRetries(send, { deadline = Date.now() + CALL_RETRY_BUDGET_MS, onRetry = () => {}, networkErrorsAreTransient = false } = {}) {
+  for (let attempts = 1; ; attempts++) {
+    let answer = null;
+    let failure = null;
+    try {
+      answer = await send();
+      if (!isTransient(answer.status)) return answer;
+    } catch (error) {
+      if (!networkErrorsAreTransient) throw error;
+      failure = error;
+    }
+    const waitMs = retryAfterMs(answer?.headers.get("Retry-After")) ?? backoffMs(attempts);
+    if (attempts >= MAX_ATTEMPTS || Date.now() + waitMs > deadline) {
+      if (failure) throw failure;
+      return answer;
+    }
+    onRetry(failure ? new CutoutError("network_error", "the connection failed") : await refusal(answer), waitMs);
+    await sleep(waitMs);
+  }
+}
+
+// What an answer that is not a success says: the API's {"error": {"code", "message"}}, or S3's
+// XML <Error><Code>…</Code><Message>…</Message></Error>.
+async function refusal(answer, fallbackMessage = answer.statusText) {
+  const text = await answer.text().catch(() => "");
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  if (json?.error?.code) return new CutoutError(json.error.code, json.error.message);
+  const xml = new DOMParser().parseFromString(text, "application/xml");
+  const field = (name) => xml.querySelector(`Error > ${name}`)?.textContent;
+  return new CutoutError(field("Code") ?? `http_${answer.status}`, field("Message") ?? fallbackMessage);
+}
+
+async function callApi(apiUrl, method, path, body, retry) {
+  const send = () => fetch(apiUrl + path, {
     method,
     headers: body ? { "Content-Type": "application/json" } : {},
     body: body ? JSON.stringify(body) : undefined,
-  }).catch(() => {
+  });
+  const response = await sendWithRetries(send, retry).catch(() => {
     throw new CutoutError("network_error", `cannot reach the API at ${apiUrl}`);
   });
-  const json = await response.json().catch(() => null);
-  if (!response.ok) {
-    throw new CutoutError(json?.error?.code ?? `http_${response.status}`, json?.error?.message ?? response.statusText);
-  }
-  return json;
+  if (!response.ok) throw await refusal(response);
+  return response.json();
 }
 
 // POST /v1/jobs: declare the exact type and size of the image; the answer says where to PUT it.
-export function createJob(apiUrl, file, contentType, format) {
+// retry: { deadline, onRetry } for this and every call below.
+export function createJob(apiUrl, file, contentType, format, retry) {
   return callApi(apiUrl, "POST", "/v1/jobs", {
     content_type: contentType,
     content_length: file.size,
     filename: file.name,
     output: { format },
-  });
+  }, retry);
 }
 
-export function getJob(apiUrl, jobId) {
-  return callApi(apiUrl, "GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+export function getJob(apiUrl, jobId, retry) {
+  return callApi(apiUrl, "GET", `/v1/jobs/${encodeURIComponent(jobId)}`, undefined, retry);
 }
 
-export function cancelJob(apiUrl, jobId) {
-  return callApi(apiUrl, "DELETE", `/v1/jobs/${encodeURIComponent(jobId)}`);
+export function cancelJob(apiUrl, jobId, retry) {
+  return callApi(apiUrl, "DELETE", `/v1/jobs/${encodeURIComponent(jobId)}`, undefined, retry);
 }
 
-// PUT the file straight to S3 with exactly upload.headers. XMLHttpRequest, because fetch()
-// cannot report upload progress.
-export function uploadImage(upload, file, onProgress) {
+// PUT the file straight to S3 with exactly upload.headers; S3's 503 SlowDown or a 500 sends it
+// again, its 403 (a signature mismatch) is final.
+export async function uploadImage(upload, file, onProgress, retry) {
+  const answer = await sendWithRetries(() => putOnce(upload, file, onProgress), retry);
+  if (!answer.ok) throw await refusal(answer, "the storage refused the upload");
+}
+
+// XMLHttpRequest, because fetch() cannot report upload progress; it resolves to what fetch would.
+function putOnce(upload, file, onProgress) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open(upload.method, upload.url);
@@ -55,24 +122,25 @@ export function uploadImage(upload, file, onProgress) {
       if (name.toLowerCase() !== "content-length") request.setRequestHeader(name, value);
     }
     request.upload.onprogress = (event) => onProgress(event.loaded / event.total);
-    request.onload = () => {
-      if (request.status < 300) return resolve();
-      // S3 answers in XML: <Error><Code>…</Code><Message>…</Message></Error>
-      const error = new DOMParser().parseFromString(request.responseText, "application/xml");
-      const field = (name) => error.querySelector(name)?.textContent;
-      reject(new CutoutError(field("Code") ?? `http_${request.status}`, field("Message") ?? "the storage refused the upload"));
-    };
+    request.onload = () => resolve({
+      status: request.status,
+      ok: request.status < 300,
+      statusText: request.statusText,
+      headers: { get: (name) => request.getResponseHeader(name) },
+      text: async () => request.responseText,
+    });
     request.onerror = () => reject(new CutoutError("network_error", "the upload did not reach the storage"));
     request.send(file);
   });
 }
 
 // GET /v1/jobs/{id} with backoff until the job is terminal; onJob sees every status on the way.
-export async function waitForJob(apiUrl, jobId, onJob, timeoutMs = 10 * 60 * 1000) {
+// The job exists, so a failed request on the way is as transient as a 503.
+export async function waitForJob(apiUrl, jobId, onJob, { timeoutMs = 10 * 60 * 1000, onRetry } = {}) {
   const deadline = Date.now() + timeoutMs;
   let delayMs = 500;
   for (;;) {
-    const job = await getJob(apiUrl, jobId);
+    const job = await getJob(apiUrl, jobId, { deadline, onRetry, networkErrorsAreTransient: true });
     onJob(job);
     if (TERMINAL_STATUSES.has(job.status)) return job;
     if (Date.now() > deadline) throw new CutoutError("timeout", `gave up waiting: the job is still ${job.status}`);

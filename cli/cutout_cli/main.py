@@ -88,6 +88,9 @@ def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: 
         board.show(index, "failed:", detail=reason)
         return Outcome(image, error=reason)
 
+    def show_retry(reason: str, wait_s: float) -> None:
+        board.show(index, "retrying", detail=f"in {wait_s:.1f} s ({reason})")
+
     try:
         content_type = sniff_file(image)
         size = image.stat().st_size
@@ -97,7 +100,7 @@ def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: 
         return failed(f"unsupported_media_type: not a {ACCEPTED_TYPES_TEXT} image (judged by its bytes)")
     if time.monotonic() >= deadline:
         return failed("timed out before it could start (--timeout)")
-    api = CutoutApi(api_url)
+    api = CutoutApi(api_url, deadline, on_retry=show_retry)
     try:
         job = api.create_job(content_type, size, image.name, args.format)
         api.upload(job["upload"], image, lambda sent: board.show(index, "uploading", sent / size))
@@ -147,14 +150,18 @@ def describe_job(job: dict) -> str:
     return "\n".join(lines)
 
 
+def report_retry(reason: str, wait_s: float) -> None:
+    print(f"cutout: {reason} (trying again in {wait_s:.1f} s)", file=sys.stderr)
+
+
 def run_status(args: argparse.Namespace, api_url: str) -> int:
-    job = CutoutApi(api_url).get_job(args.job_id)
+    job = CutoutApi(api_url, on_retry=report_retry).get_job(args.job_id)
     print(json.dumps(job, indent=2) if args.json else describe_job(job))
     return EXIT_OK
 
 
 def run_cancel(args: argparse.Namespace, api_url: str) -> int:
-    job = CutoutApi(api_url).cancel_job(args.job_id)
+    job = CutoutApi(api_url, on_retry=report_retry).cancel_job(args.job_id)
     print(f"{job['job_id']} {job['status']}")
     return EXIT_OK
 

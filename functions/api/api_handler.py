@@ -1,16 +1,21 @@
 """API Gateway (REST, proxy) entry point: create a job, read it, cancel it."""
 
+import base64
+import json
 import time
+from typing import TypeVar
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cutout import jobs as job_rules
+from cutout.browser import ANSWER_HEADERS, CorsPolicy
 from cutout.errors import ErrorCode, JobRejected
-from cutout.jobs import JobRequest, JobStatus, OutputFormat
+from cutout.jobs import ACCEPTED_UPLOAD_TYPES, JobRequest, JobStatus, OutputFormat
 from cutout.keys import is_job_id, new_job_id, result_key
 from cutout_aws import job_repository, object_store, settings
 
@@ -25,12 +30,22 @@ HTTP_STATUS = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
 }
+# The longest body the model takes (a 255-character filename and a 100-character type, every
+# character escaped as a surrogate pair) is under 5 KiB.
+MAX_BODY_BYTES = 16 * 1024
 
-
-origins = [o.strip() for o in settings().allowed_origins.split(",") if o.strip()] or ["*"]
+cors_policy = CorsPolicy.from_setting(settings().allowed_origins)
+# The request body is read and validated by read_body, not by Powertools (whose JSON parsing lets
+# deep nesting, huge numbers and bad UTF-8 through as 500s); without it, Powertools also stops
+# documenting a 422 this API never sends.
 app = APIGatewayRestResolver(
-    enable_validation=True,
-    cors=CORSConfig(allow_origin=origins[0], extra_origins=origins[1:], max_age=600),
+    enable_validation=False,
+    cors=CORSConfig(
+        allow_origin=cors_policy.origins[0],
+        extra_origins=list(cors_policy.origins[1:]),
+        allow_headers=list(cors_policy.allow_headers),
+        max_age=cors_policy.max_age_s,
+    ),
 )
 
 
@@ -51,8 +66,17 @@ class OutputOptions(BaseModel):
 
 class CreateJobBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content_type: str = Field(description="image/jpeg, image/png or image/webp", max_length=100)
-    content_length: int = Field(strict=True, gt=0, description="the exact size in bytes of the image to upload")
+    # The type and size limits are the domain's (415 and 413 with their own messages), so the
+    # schema states them without pydantic enforcing them.
+    content_type: str = Field(
+        description="the image's media type", max_length=100, json_schema_extra={"enum": list(ACCEPTED_UPLOAD_TYPES)}
+    )
+    content_length: int = Field(
+        strict=True,
+        gt=0,
+        description="the exact size in bytes of the image to upload",
+        json_schema_extra={"maximum": settings().max_upload_bytes},
+    )
     filename: str | None = Field(default=None, max_length=255)
     output: OutputOptions = OutputOptions()
 
@@ -91,18 +115,40 @@ class JobView(BaseModel):
     result: JobResult | None
 
 
-def documented_errors(*statuses: int) -> dict:
-    return {
-        status: {"description": "error", "content": {"application/json": {"model": ErrorBody}}} for status in statuses
-    }
+class Health(BaseModel):
+    status: str
+
+
+Body = TypeVar("Body", bound=BaseModel)
+OPENAPI_ERROR_DESCRIPTIONS = {
+    400: "the request is not valid; `details.problems` names each bad field",
+    404: "no such job: unknown, malformed or expired",
+    409: "the job has started processing and can no longer be cancelled",
+    413: "the declared image is larger than the upload limit",
+    415: "the body is not JSON, or the image type is not accepted",
+    429: "over API Gateway's throttle for this route",
+    500: "Cutout could not serve this request; try again",
+}
+
+
+def documented(success: int, model: type[BaseModel], *errors: int) -> dict:
+    """The responses a route answers, each with its body: throttling and failure apply to every route."""
+    responses = {success: {"description": "success", "content": {content_types.APPLICATION_JSON: {"model": model}}}}
+    for status in (*errors, 429, 500):
+        responses[status] = {
+            "description": OPENAPI_ERROR_DESCRIPTIONS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    return responses
+
+
+def json_response(status_code: int, body: dict) -> Response:
+    """Every answer of the function is built here."""
+    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body, headers=ANSWER_HEADERS)
 
 
 def error_response(rejection: JobRejected) -> Response:
-    return Response(
-        status_code=HTTP_STATUS[rejection.code],
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": rejection.as_dict()},
-    )
+    return json_response(HTTP_STATUS[rejection.code], {"error": rejection.as_dict()})
 
 
 @app.exception_handler(JobRejected)
@@ -110,25 +156,69 @@ def handle_rejection(rejection: JobRejected) -> Response:
     return error_response(rejection)
 
 
-@app.exception_handler(RequestValidationError)
-def handle_invalid_request(error: RequestValidationError) -> Response:
-    problems = [{"field": ".".join(str(part) for part in e["loc"]), "problem": e["msg"]} for e in error.errors()]
-    return error_response(JobRejected(ErrorCode.BAD_REQUEST, "the request body is not valid", {"problems": problems}))
-
-
 @app.exception_handler(Exception)
 def handle_unexpected(_error: Exception) -> Response:
     logger.exception("request failed")
-    return Response(
-        status_code=500,
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": {"code": ErrorCode.INTERNAL_ERROR.value, "message": "Cutout could not serve this request; try again"}},
+    return json_response(
+        500, {"error": {"code": ErrorCode.INTERNAL_ERROR.value, "message": OPENAPI_ERROR_DESCRIPTIONS[500]}}
     )
 
 
 @app.not_found
 def handle_unknown_route(_exception) -> Response:
     return error_response(JobRejected(ErrorCode.NOT_FOUND, "no such route"))
+
+
+def read_body(model: type[Body]) -> Body:
+    """The request body as `model`, read once from the raw event. Anything that is not a JSON
+    object of that shape is a 4xx: another media type 415; bytes that are not UTF-8, nesting
+    deeper than pydantic's parser allows (200), a number too long to be one, or wrong fields 400."""
+    event = app.current_event
+    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != content_types.APPLICATION_JSON:
+        raise JobRejected(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"the request body must be JSON sent as Content-Type: {content_types.APPLICATION_JSON}",
+            {"content_type": media_type},
+        )
+    raw = event.body or ""
+    # LocalStack hands over a body that is not UTF-8 base64-encoded; "surrogatepass" keeps a lone
+    # surrogate in a text body as the invalid UTF-8 it came from, for the parser to refuse.
+    data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_BODY_BYTES:
+        raise JobRejected(ErrorCode.BAD_REQUEST, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "problem": problem["msg"]}
+            for problem in error.errors(include_url=False, include_input=False)
+        ]
+        raise JobRejected(ErrorCode.BAD_REQUEST, "the request body is not valid", {"problems": problems}) from None
+
+
+def api_base_url() -> str:
+    """The URL the client reached this API at, up to its stage, so that links and the OpenAPI
+    servers are absolute URLs a client follows as they are.
+
+    requestContext.path is the request's path from the stage on (`/prod/v1/jobs`; on a custom
+    domain without the stage), and the event's path is the route's (`/v1/jobs`). API Gateway
+    serves only HTTPS: plain HTTP is LocalStack, whose path-style URLs
+    (`/restapis/<api>/<stage>/_user_request_/...`, used where its host names do not resolve) reach
+    the function with a requestContext.path that starts at the stage too.
+    """
+    event = app.current_event
+    context = event.request_context
+    host = context.domain_name
+    plain_http = event.headers.get("x-forwarded-proto", "https").lower() == "http"
+    if plain_http and not host.startswith(f"{context.api_id}."):
+        return f"http://{host}/restapis/{context.api_id}/{context.stage}/_user_request_"
+    stage_path = context.path.removesuffix(event.path) if context.path.endswith(event.path) else f"/{context.stage}"
+    return f"{'http' if plain_http else 'https'}://{host}{stage_path}"
+
+
+def job_url(job_id: str) -> str:
+    return f"{api_base_url()}/v1/jobs/{job_id}"
 
 
 def job_not_found(job_id: str) -> JobRejected:
@@ -153,13 +243,24 @@ def load_job(job_id: str, now: float) -> dict:
     return moved
 
 
+def job_response(view: dict) -> Response:
+    return json_response(200, JobView(**view).model_dump(mode="json"))
+
+
 @app.post(
     "/v1/jobs",
     summary="Create a job and get the URL to upload its image to",
-    responses={201: {"description": "created"}, **documented_errors(400, 413, 415)},
+    responses=documented(201, CreatedJob, 400, 413, 415),
+    openapi_extensions={
+        "requestBody": {
+            "required": True,
+            "content": {content_types.APPLICATION_JSON: {"schema": {"$ref": "#/components/schemas/CreateJobBody"}}},
+        }
+    },
 )
 @tracer.capture_method
-def create_job(body: CreateJobBody) -> Response[CreatedJob]:
+def create_job():
+    body = read_body(CreateJobBody)
     now = time.time()
     request = JobRequest(
         content_type=body.content_type,
@@ -182,38 +283,36 @@ def create_job(body: CreateJobBody) -> Response[CreatedJob]:
             headers={"Content-Type": request.content_type, "Content-Length": str(request.content_length)},
             expires_at=job_rules.iso(item["upload_expires_at"]),
         ),
-        links={"self": f"/v1/jobs/{item['job_id']}"},
+        links={"self": job_url(item["job_id"])},
     )
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created.model_dump(mode="json"))
+    return json_response(201, created.model_dump(mode="json"))
 
 
 @app.get(
     "/v1/jobs/<job_id>",
     summary="Read a job's status, and its result URL once it succeeded",
-    responses=documented_errors(404),
+    responses=documented(200, JobView, 404),
 )
 @tracer.capture_method
-def get_job(job_id: str) -> JobView:
+def get_job(job_id: str):
     now = time.time()
     item = load_job(job_id, now)
     if not job_rules.result_is_available(item, now):
-        return JobView(**job_rules.public_view(item, now))
-    url_expires_at = job_rules.result_url_expiry(item, settings(), now)
+        return job_response(job_rules.public_view(item, now))
+    lifetime_s = job_rules.result_url_lifetime_s(item, settings(), now)
     url = object_store().presign_download(
-        result_key(job_id, OutputFormat(item["output_format"]).extension),
-        int(url_expires_at - now),
-        job_rules.download_filename(item),
+        result_key(job_id, OutputFormat(item["output_format"]).extension), lifetime_s, job_rules.download_filename(item)
     )
-    return JobView(**job_rules.public_view(item, now, url, url_expires_at))
+    return job_response(job_rules.public_view(item, now, url, now + lifetime_s))
 
 
 @app.delete(
     "/v1/jobs/<job_id>",
     summary="Cancel a job that has not started processing",
-    responses=documented_errors(404, 409),
+    responses=documented(200, JobView, 404, 409),
 )
 @tracer.capture_method
-def cancel_job(job_id: str) -> JobView:
+def cancel_job(job_id: str):
     now = time.time()
     load_job(job_id, now)
     cancelled = job_repository().transition(job_id, job_rules.CANCELLABLE_STATUSES, JobStatus.CANCELLED, now)
@@ -224,21 +323,36 @@ def cancel_job(job_id: str) -> JobView:
             f"the job is {job_rules.effective_status(current, now)}; only a job that has not started processing can be cancelled",
         )
     metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
-    return JobView(**job_rules.public_view(cancelled, now))
+    return job_response(job_rules.public_view(cancelled, now))
 
 
-@app.get("/v1/health", summary="Liveness of the API")
-def health() -> dict:
-    return {"status": "ok"}
+@app.get("/v1/health", summary="Liveness of the API", responses=documented(200, Health))
+def health():
+    return json_response(200, {"status": "ok"})
+
+
+def openapi_components() -> dict:
+    """The schemas Powertools does not see: the request body, which read_body validates."""
+    schema = CreateJobBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "CreateJobBody": schema}
+
+
+def drop_unreferenced_schemas(document: dict) -> None:
+    """Powertools adds its validation-error schemas even with validation off; this API answers
+    every refusal with ErrorBody, so the document keeps only the schemas something refers to."""
+    schemas = document["components"]["schemas"]
+    while unused := [name for name in schemas if f'"#/components/schemas/{name}"' not in json.dumps(document)]:
+        for name in unused:
+            del schemas[name]
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document():
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="Cutout API", version="1.0.0"),
-    )
+    schema = app.get_openapi_schema(title="Cutout API", version="1.0.0", servers=[Server(url=api_base_url())])
+    document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document["components"]["schemas"].update(openapi_components())
+    drop_unreferenced_schemas(document)
+    return json_response(200, document)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -48,14 +48,26 @@ class Cutout:
         return len(self.body)
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """The source as an RGB image, fully decoded, or UnreadableImageError."""
+def decode_image(data: bytes) -> tuple[Image.Image, Image.Image | None]:
+    """The source as an RGB image and its own alpha (None when it has no transparency), fully
+    decoded, or UnreadableImageError. Normalize prepares an opaque source as a JPEG: RGB as is."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise UnreadableImageError(f"cannot decode the source image: {error}") from error
-    return image if image.mode == "RGB" else image.convert("RGB")
+    if not image.has_transparency_data:
+        return (image if image.mode == "RGB" else image.convert("RGB")), None
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+    return rgba.convert("RGB"), rgba.getchannel("A")
+
+
+def within_source_alpha(alpha: Image.Image, source_alpha: Image.Image) -> Image.Image:
+    """The model's alpha scaled by the source's own, rounded: what the upload hides stays
+    hidden, and a pixel never comes out more opaque than it went in."""
+    product = np.asarray(alpha, dtype=np.uint16) * np.asarray(source_alpha, dtype=np.uint16)
+    # (product + 127) // 255 rounds product / 255 exactly: 255 is odd, so no quotient ends in .5.
+    return Image.fromarray(((product + 127) // 255).astype(np.uint8))
 
 
 def cut_out(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -142,8 +154,10 @@ class BackgroundRemover:
 
     def remove_background(self, data: bytes, output_format: OutputFormat) -> Cutout:
         """Encoded image bytes in, the cutout in the requested format out."""
-        rgb = decode_image(data)
+        rgb, source_alpha = decode_image(data)
         alpha = self.predict_alpha(rgb)
+        if source_alpha is not None:
+            alpha = within_source_alpha(alpha, source_alpha)
         body = ENCODERS[output_format](rgb, alpha)
         return Cutout(format=output_format, body=body, width=rgb.width, height=rgb.height)
 

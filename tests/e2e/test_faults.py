@@ -17,6 +17,7 @@ The archived-source jobs are queued by the first test, so the dead-letter job's 
 visibility timeout each) overlap the tests between instead of adding to them.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -74,7 +75,7 @@ def assert_failed_clean(stack, job_id: str, code: str) -> dict:
     return job
 
 
-def s3_event(bucket: str, key: str, size: int) -> dict:
+def s3_event(bucket: str, key: str, size: int, etag: str) -> dict:
     """The ObjectCreated notification S3 sends for a PUT (version 2.1 of the event structure)."""
     return {
         "Records": [
@@ -95,7 +96,7 @@ def s3_event(bucket: str, key: str, size: int) -> dict:
                         "ownerIdentity": {"principalId": "tester"},
                         "arn": f"arn:aws:s3:::{bucket}",
                     },
-                    "object": {"key": key, "size": size, "eTag": "", "sequencer": "0"},
+                    "object": {"key": key, "size": size, "eTag": etag, "sequencer": "0"},
                 },
             }
         ]
@@ -267,7 +268,8 @@ def test_a_duplicate_s3_event_produces_one_result(stack):
     image = jpeg("chelsea")
     job = stack.submit(image, "image/jpeg")
     job_id, key = job["job_id"], f"uploads/{job['job_id']}"
-    event = s3_event(stack.bucket, key, len(image))
+    # The same notification again, with the object's ETag: the MD5 of a single-part PUT's bytes.
+    event = s3_event(stack.bucket, key, len(image), hashlib.md5(image).hexdigest())
     normalize = stack.normalize_function_arn()
 
     # Two more deliveries of the notification, racing the one S3 sent for the PUT.

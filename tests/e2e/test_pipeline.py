@@ -2,10 +2,13 @@
 
 import io
 import os
+import re
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from deployed_stack import ENDPOINT
 from PIL import Image
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
@@ -105,3 +108,27 @@ def test_unknown_job_is_404(stack):
     response = requests.get(f"{stack.api_url}/v1/jobs/00000000-0000-4000-8000-000000000000", timeout=10)
 
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_links_self_is_the_job(stack):
+    job = stack.create_job(content_type="image/jpeg", content_length=1000)
+
+    followed = requests.get(job["links"]["self"], timeout=10)
+
+    assert job["links"]["self"] == f"{stack.api_url}/v1/jobs/{job['job_id']}"
+    assert followed.status_code == 200 and followed.json()["job_id"] == job["job_id"]
+
+
+def test_links_self_on_the_apis_own_host_name(stack):
+    """The URL form AWS uses, <api>.execute-api.<domain>/<stage>, which LocalStack routes by host."""
+    api_id, stage = re.search(r"/restapis/([^/]+)/([^/]+)/_user_request_", stack.api_url).groups()
+    host = f"{api_id}.execute-api.localhost.localstack.cloud:{urlsplit(ENDPOINT).port}"
+    body = {"content_type": "image/jpeg", "content_length": 1000}
+    created = requests.post(f"{ENDPOINT}/{stage}/v1/jobs", json=body, headers={"Host": host}, timeout=10)
+    link = urlsplit(created.json()["links"]["self"])
+
+    # That name resolves to 127.0.0.1 in public DNS, which this offline machine cannot ask.
+    followed = requests.get(f"{ENDPOINT}{link.path}", headers={"Host": link.netloc}, timeout=10)
+
+    assert created.status_code == 201 and (link.netloc, link.path) == (host, f"/{stage}/v1/jobs/{created.json()['job_id']}")
+    assert followed.status_code == 200 and followed.json()["job_id"] == created.json()["job_id"]

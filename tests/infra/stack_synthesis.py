@@ -35,6 +35,8 @@ TUNED = {
     "inference_timeout_s": "200",
     "stall_timeout_s": "3600",
     "inference_reserved_concurrency": "20",
+    "api_reserved_concurrency": "30",
+    "normalize_reserved_concurrency": "8",
     "inference_max_concurrency": "10",
     "inference_batch_size": "4",
     "tracing": "false",

@@ -3,7 +3,7 @@ in the template allows a wildcard action or a wildcard resource where a specific
 
 import json
 
-from infra.wiring import FUNCTIONS, ObjectAccess, QueueTrigger
+from infra.wiring import FUNCTIONS, AsyncFailureTrigger, ObjectAccess, QueueTrigger
 
 # CDK's grant for each access, as it renders in the template.
 OBJECT_ACTIONS = {
@@ -127,6 +127,12 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
                 {"Fn::GetAtt": [queue_key, "Arn"]},
                 {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
             )
+        for destination in FUNCTIONS:
+            if destination.trigger == AsyncFailureTrigger(source=wiring.name):
+                # Lambda delivers the failed events with the source function's own role.
+                destination_arn = {"Fn::GetAtt": [any_stack.function(destination.name)[0], "Arn"]}
+                expect(destination_arn, {"lambda:InvokeFunction"})
+                expect({"Fn::Join": ["", [destination_arn, ":*"]]}, {"lambda:InvokeFunction"})
         expect({"Fn::GetAtt": [log_group, "Arn"]}, {"logs:CreateLogStream", "logs:PutLogEvents"})
         if any_stack.settings.tracing:
             expect("*", RESOURCE_WILDCARD_ALLOWED)

@@ -2,12 +2,13 @@
 
 import json
 
+from cutout.browser import CorsPolicy
 from cutout.errors import ErrorCode
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from cutout.settings import Settings
 
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR
-from infra.wiring import FUNCTIONS, INFERENCE, NORMALIZE, ZIP_MODEL_DIR, ApiTrigger
+from infra.wiring import FUNCTIONS, INFERENCE, NORMALIZE, NORMALIZE_FAILURES, ZIP_MODEL_DIR, ApiTrigger
 
 
 def test_bucket_is_private_encrypted_and_ssl_only(any_stack):
@@ -209,7 +210,7 @@ def test_inference_consumes_the_queue_with_partial_batch_failures(any_stack):
         "ScalingConfig": {"MaximumConcurrency": settings.inference_max_concurrency},
     }
     reserved = function["Properties"].get("ReservedConcurrentExecutions")
-    assert reserved == settings.inference_reserved_concurrency
+    assert reserved == settings.reserved_concurrency[INFERENCE.name]
 
 
 def test_tuned_concurrency_and_batch_reach_the_template(tuned_stack):
@@ -218,6 +219,29 @@ def test_tuned_concurrency_and_batch_reach_the_template(tuned_stack):
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
     _, function = tuned_stack.function(INFERENCE.name)
     assert function["Properties"]["ReservedConcurrentExecutions"] == 20
+
+
+def test_reserved_concurrency_comes_from_settings(any_stack, tuned_stack):
+    for wiring in FUNCTIONS:
+        _, function = any_stack.function(wiring.name)
+        reserved = function["Properties"].get("ReservedConcurrentExecutions")
+        assert reserved == any_stack.settings.reserved_concurrency[wiring.name], wiring.name
+    tuned = {w.name: tuned_stack.function(w.name)[1]["Properties"].get("ReservedConcurrentExecutions") for w in FUNCTIONS}
+    assert tuned == {"api": 30, "normalize": 8, "normalize_failures": None, "inference": 20}
+
+
+def test_normalize_hands_the_events_it_gives_up_on_to_its_failure_handler(any_stack):
+    normalize_key, _ = any_stack.function(NORMALIZE.name)
+    failures_key, failures = any_stack.function(NORMALIZE_FAILURES.name)
+    _, config = any_stack.only("AWS::Lambda::EventInvokeConfig")
+    assert config["Properties"] == {
+        "FunctionName": {"Ref": normalize_key},
+        "Qualifier": "$LATEST",
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [failures_key, "Arn"]}}},
+    }
+    assert NORMALIZE_FAILURES.trigger.source == NORMALIZE.name
+    assert NORMALIZE_FAILURES.folder == NORMALIZE.folder
+    assert failures["Properties"]["Handler"] == "normalize_handler.gave_up_handler"
 
 
 def test_tracing_is_switchable(image_stack, tuned_stack):
@@ -276,15 +300,62 @@ def test_cors_preflight_answers_every_configured_origin(any_stack):
             assert f'$origin == "{other}"' in response["ResponseTemplates"]["application/json"]
 
 
-def test_gateway_errors_carry_cors_and_unknown_routes_answer_404(any_stack):
-    origin = f"'{any_stack.settings.allowed_origins[0]}'"
-    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in any_stack.of_type("AWS::ApiGateway::GatewayResponse").values()}
-    assert set(responses) == {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
-    for response in responses.values():
-        assert response["ResponseParameters"] == {"gatewayresponse.header.Access-Control-Allow-Origin": origin}
-    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
-    assert unknown["StatusCode"] == "404"
-    assert json.loads(unknown["ResponseTemplates"]["application/json"])["error"]["code"] == ErrorCode.NOT_FOUND.value
+def gateway_responses(stack) -> dict[str, dict]:
+    return {r["Properties"]["ResponseType"]: r["Properties"] for r in stack.of_type("AWS::ApiGateway::GatewayResponse").values()}
+
+
+def test_gateway_errors_answer_in_the_apis_error_body(any_stack):
+    responses = gateway_responses(any_stack)
+
+    assert set(responses) == {"THROTTLED", "MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
+    codes = {}
+    for response_type, response in responses.items():
+        # API Gateway substitutes its message as a quoted JSON string.
+        body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"Too Many Requests"'))
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+        codes[response_type] = body["error"]["code"]
+    assert codes == {
+        "THROTTLED": ErrorCode.TOO_MANY_REQUESTS,
+        "MISSING_AUTHENTICATION_TOKEN": ErrorCode.NOT_FOUND,
+        "REQUEST_TOO_LARGE": ErrorCode.PAYLOAD_TOO_LARGE,
+        "DEFAULT_4XX": ErrorCode.BAD_REQUEST,
+        "DEFAULT_5XX": ErrorCode.INTERNAL_ERROR,
+    }
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    assert all("StatusCode" not in r for t, r in responses.items() if t != "MISSING_AUTHENTICATION_TOKEN"), "API Gateway's own status"
+
+
+def test_gateway_errors_carry_cors_for_the_one_allowed_origin(zip_stack):
+    (origin,) = zip_stack.settings.allowed_origins
+    for response in gateway_responses(zip_stack).values():
+        assert response["ResponseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": f"'{origin}'",
+            "gatewayresponse.header.Cache-Control": "'no-store'",
+            "gatewayresponse.header.X-Content-Type-Options": "'nosniff'",
+        }
+
+
+def test_gateway_errors_answer_each_of_several_origins(tuned_stack):
+    assert len(tuned_stack.settings.allowed_origins) > 1
+    for response in gateway_responses(tuned_stack).values():
+        assert response["ResponseParameters"] == {
+            "gatewayresponse.header.Access-Control-Allow-Origin": "method.request.header.Origin",
+            "gatewayresponse.header.Vary": "'Origin'",
+            "gatewayresponse.header.Cache-Control": "'no-store'",
+            "gatewayresponse.header.X-Content-Type-Options": "'nosniff'",
+        }
+
+
+def test_the_function_and_the_gateway_share_one_cors_policy(tuned_stack):
+    policy = CorsPolicy.from_setting(",".join(tuned_stack.settings.allowed_origins))
+    _, function = tuned_stack.function("api")
+    assert CorsPolicy.from_setting(function["Properties"]["Environment"]["Variables"]["ALLOWED_ORIGINS"]) == policy
+    methods = [m["Properties"] for m in tuned_stack.of_type("AWS::ApiGateway::Method").values()]
+    for preflight in [method for method in methods if method["HttpMethod"] == "OPTIONS"]:
+        (response,) = preflight["Integration"]["IntegrationResponses"]
+        headers = response["ResponseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Headers"] == f"'{','.join(policy.allow_headers)}'"
+        assert headers["method.response.header.Access-Control-Max-Age"] == f"'{policy.max_age_s}'"
 
 
 def test_creating_jobs_is_throttled_below_reading_them(any_stack):

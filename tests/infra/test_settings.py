@@ -13,9 +13,10 @@ def settings_with(**overrides) -> StackSettings:
 
 
 def test_cdk_json_holds_every_knob_and_nothing_unread():
-    read = {name for name in StackSettings.__dataclass_fields__ if name not in ("sizes", "service")}
+    derived = ("sizes", "reserved_concurrency", "service")
+    read = {name for name in StackSettings.__dataclass_fields__ if name not in derived}
     read |= set(SERVICE_KEYS)
-    read |= {f"{w.name}_{part}" for w in FUNCTIONS for part in ("memory_mb", "timeout_s")}
+    read |= {f"{w.name}_{part}" for w in FUNCTIONS for part in ("memory_mb", "timeout_s", "reserved_concurrency")}
     ours = {key for key in CDK_CONTEXT if not key.startswith("@")}
     assert ours == read
 
@@ -33,12 +34,13 @@ def test_command_line_strings_are_read_in_the_knobs_type():
         tracing="false",
         allowed_origins="https://a.example, https://b.example",
         inference_reserved_concurrency="8",
+        normalize_reserved_concurrency="3",
         max_upload_bytes="1048576",
     )
     assert settings.sizes["inference"].memory_mb == 4096
     assert settings.tracing is False
     assert settings.allowed_origins == ["https://a.example", "https://b.example"]
-    assert settings.inference_reserved_concurrency == 8
+    assert settings.reserved_concurrency == {"api": None, "normalize": 3, "normalize_failures": None, "inference": 8}
     assert settings.service.max_upload_bytes == 1048576
     assert settings_with(allowed_origins='["https://c.example"]').allowed_origins == ["https://c.example"]
 
@@ -46,7 +48,7 @@ def test_command_line_strings_are_read_in_the_knobs_type():
 def test_the_defaults_are_valid_and_reserve_no_concurrency():
     settings = settings_with()
     assert settings.inference_packaging == "image"
-    assert settings.inference_reserved_concurrency is None
+    assert set(settings.reserved_concurrency.values()) == {None}
     assert settings.queue_visibility_timeout_s == 6 * settings.sizes["inference"].timeout_s
 
 
@@ -61,6 +63,9 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
         ({"inference_timeout_s": "901"}, "inference_timeout_s"),
         ({"inference_max_concurrency": "1"}, "inference_max_concurrency"),
         ({"inference_reserved_concurrency": "2"}, "inference_reserved_concurrency"),
+        ({"api_reserved_concurrency": "0"}, "api_reserved_concurrency"),
+        ({"normalize_reserved_concurrency": "-1"}, "normalize_reserved_concurrency"),
+        ({"normalize_reserved_concurrency": "some"}, "normalize_reserved_concurrency"),
         ({"inference_batch_size": "11"}, "inference_batch_size"),
         ({"create_job_throttle_rate": "51"}, "POST /v1/jobs"),
         ({"inference_timeout_s": "300"}, "stall_timeout_s"),

@@ -114,5 +114,33 @@ def throttle_dynamodb(aws):
 
 
 @pytest.fixture
+def interleave(aws):
+    """Run an action once, right before the nth call of an AWS operation (e.g. "s3.PutObject"):
+    another delivery racing the one under test, at a chosen step of it, with no change to our code.
+
+    Like throttle_dynamodb it applies to clients made after it is armed (the functions' own, made
+    on their first invocation; not the test's `aws.jobs` and `aws.store`), and it counts their
+    calls only, the ones the action makes too.
+    """
+    events = boto3.DEFAULT_SESSION.events
+    armed = []
+
+    def arm(operation: str, nth: int, action) -> None:
+        calls = iter(range(1, nth + 1))
+
+        def run_on_nth(**_):
+            if next(calls, None) == nth:
+                action()
+
+        event = f"before-call.{operation}"
+        events.register(event, run_on_nth)
+        armed.append((event, run_on_nth))
+
+    yield arm
+    for event, handler in armed:
+        events.unregister(event, handler)
+
+
+@pytest.fixture
 def lambda_context():
     return LambdaContext()

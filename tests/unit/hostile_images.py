@@ -4,16 +4,23 @@ Shared by the unit tests of the normalize stage and by the end-to-end suite, whi
 same cases over HTTP. A case is the bytes a client uploads, the content type (and file name)
 it declares, the length it announces, and either the error code the job must fail with or the
 prepared image it must produce. Expectations assume the documented default limits.
+
+It also names the extreme shapes those limits allow or just refuse, and measures the peak memory
+of preparing an input in a fresh process (the memory test and bench/normalize.py share both).
 """
 
 import io
+import math
+import os
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageCms
 
 from cutout.errors import ErrorCode
 from cutout.settings import Settings
@@ -37,6 +44,18 @@ STORED_FOR_ORIENTATION = {
     8: Image.Transpose.ROTATE_270,
 }
 GPS_TEXT = "52.5200N 13.4050E secret place"
+# How black_png lays out each mode: PNG colour type, bit depth, bytes per pixel.
+PNG_LAYOUTS = {
+    "L": (0, 8, 1),
+    "I;16": (0, 16, 2),
+    "RGB": (2, 8, 3),
+    "LA": (4, 8, 2),
+    "RGBA": (6, 8, 4),
+    "RGBA;16": (6, 16, 8),
+}
+ZERO_BLOCK = 4 * 1024 * 1024
+# Over Pillow's default 1 MB limit on each decompressed PNG text chunk and ICC profile.
+LARGE_ICC_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,37 @@ def png_bomb(width: int, height: int) -> bytes:
     )
 
 
+def black_png(width: int, height: int, mode: str = "RGB") -> bytes:
+    """A complete, valid PNG of width x height zero samples (black, and transparent when it has
+    alpha), built without ever holding its pixels: unfiltered scanlines of zeros are nothing but
+    zero bytes, so the zlib stream is one deflated block of zeros repeated. 1 x 50,000,000 RGB
+    comes to ~200 KB in a tenth of a second."""
+    colour_type, bit_depth, pixel_bytes = PNG_LAYOUTS[mode]
+    blocks, rest = divmod(height * (1 + width * pixel_bytes), ZERO_BLOCK)
+    zeros = bytes(ZERO_BLOCK)
+    checksum = 1
+    for _ in range(blocks):
+        checksum = zlib.adler32(zeros, checksum)
+    checksum = zlib.adler32(zeros[:rest], checksum)
+
+    def deflated_zeros(length: int) -> bytes:
+        # A full flush ends the block on a byte boundary with no reference back into it, so
+        # copies of it can follow one another.
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return compressor.compress(zeros[:length]) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+    final_empty_block = b"\x03\x00"
+    stream = (
+        b"\x78\xda"
+        + deflated_zeros(ZERO_BLOCK) * blocks
+        + deflated_zeros(rest)
+        + final_empty_block
+        + struct.pack(">I", checksum)
+    )
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b"")
+
+
 def jpeg_bomb(width: int, height: int) -> bytes:
     """A small real JPEG whose frame header is rewritten to declare width x height."""
     data = bytearray(encoded(photo(size=(64, 48)), "JPEG"))
@@ -101,6 +151,26 @@ def png_with_text_bomb() -> bytes:
     data = encoded(photo(size=(32, 32)), "PNG")
     bomb = png_chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(b"a" * 50_000_000, 9))
     return data[:33] + bomb + data[33:]
+
+
+def png_with_text_chunks_over_text_memory() -> bytes:
+    """Four compressed text chunks of 20 MB each: every one is under the per-chunk limit, all of
+    them together over Pillow's 64 MB bound on the text a PNG may hold."""
+    data = encoded(photo(size=(32, 32)), "PNG")
+    chunk = png_chunk(b"zTXt", b"comment\x00\x00" + zlib.compress(bytes(20_000_000), 9))
+    return data[:33] + chunk * 4 + data[33:]
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def large_icc_profile() -> bytes:
+    """A real sRGB profile grown to LARGE_ICC_BYTES by random padding after its tags, the size
+    in its header to match: LittleCMS still opens and applies it."""
+    profile = srgb_profile()
+    padded = profile + random.Random(11).randbytes(LARGE_ICC_BYTES - len(profile))
+    return struct.pack(">I", LARGE_ICC_BYTES) + padded[4:]
 
 
 def png_with_damaged_pixels() -> bytes:
@@ -194,6 +264,11 @@ def build_cases() -> list[Case]:
         Case("png-pixel-bomb", png_bomb(100_000, 100_000), PNG, rejected.TOO_MANY_PIXELS),
         Case("png-just-over-pixel-limit", png_bomb(LIMITS.max_input_pixels + 1, 1), PNG, rejected.TOO_MANY_PIXELS),
         Case("jpeg-pixel-bomb", jpeg_bomb(60_000, 60_000), JPEG, rejected.TOO_MANY_PIXELS),
+        # Within the pixel limit but one pixel thin: decoding and resizing them took 2-3.3 GB.
+        Case("png-1x50000000-sliver", black_png(1, LIMITS.max_input_pixels), PNG, rejected.TOO_MANY_PIXELS),
+        Case("png-50000000x1-sliver", black_png(LIMITS.max_input_pixels, 1), PNG, rejected.TOO_MANY_PIXELS),
+        Case("png-just-over-side-limit", black_png(1, LIMITS.max_input_side + 1), PNG, rejected.TOO_MANY_PIXELS),
+        Case("png-text-chunks-over-text-memory", png_with_text_chunks_over_text_memory(), PNG, rejected.CORRUPT_IMAGE),
         Case("animated-webp", frames("WEBP"), WEBP, rejected.UNSUPPORTED_FORMAT),
         Case("animated-png", frames("PNG"), PNG, rejected.UNSUPPORTED_FORMAT),
         Case("announced-length-too-long", jpeg, JPEG, rejected.SIZE_MISMATCH, announced_length=len(jpeg) + 100),
@@ -223,6 +298,25 @@ def build_cases() -> list[Case]:
         Case("one-pixel-jpeg", encoded(Image.new("RGB", (1, 1), "white"), "JPEG"), JPEG, prepared=(1, 1, JPEG)),
         Case("one-pixel-png", encoded(Image.new("RGBA", (1, 1), (0, 0, 0, 0)), "PNG"), PNG, prepared=(1, 1, PNG)),
         Case("wide-20000x10-png", encoded(photo(size=(20_000, 10)), "PNG"), PNG, prepared=(4096, 2, JPEG)),
+        Case("png-at-side-limit", black_png(LIMITS.max_input_side, 1), PNG, prepared=(4096, 1, JPEG)),
+        Case(
+            "png-with-large-icc-profile",
+            encoded(photo(), "PNG", icc_profile=large_icc_profile()),
+            PNG,
+            prepared=(451, 300, JPEG),
+        ),
+        Case(
+            "transparent-png-with-large-icc-profile",
+            encoded(rgba_photo(opaque=False), "PNG", icc_profile=large_icc_profile()),
+            PNG,
+            prepared=(200, 150, PNG),
+        ),
+        Case(
+            "transparent-webp-with-icc-profile",
+            encoded(rgba_photo(opaque=False), "WEBP", lossless=True, icc_profile=srgb_profile()),
+            WEBP,
+            prepared=(200, 150, PNG),
+        ),
         Case("tall-10x20000-jpeg", encoded(photo(size=(10, 20_000)), "JPEG"), JPEG, prepared=(2, 4096, JPEG)),
         Case("large-photo-jpeg", encoded(photo(size=(5000, 3326)), "JPEG"), JPEG, prepared=(4096, 2725, JPEG)),
         *(
@@ -234,3 +328,43 @@ def build_cases() -> list[Case]:
 
 CASES = build_cases()
 CASES_BY_NAME = {case.name: case for case in CASES}
+
+# The extreme shapes of the default limits, (width, height): the slivers the side limit refuses
+# although their area is allowed, and the largest images accepted, long and square.
+PANORAMA_SHORT_SIDE = LIMITS.max_input_pixels // LIMITS.max_input_side
+EXTREME_SHAPES = {
+    "tall sliver": (1, LIMITS.max_input_pixels),
+    "wide sliver": (LIMITS.max_input_pixels, 1),
+    "tall at the side limit": (PANORAMA_SHORT_SIDE, LIMITS.max_input_side),
+    "wide at the side limit": (LIMITS.max_input_side, PANORAMA_SHORT_SIDE),
+    "square at the pixel limit": (math.isqrt(LIMITS.max_input_pixels),) * 2,
+}
+# The child reads its own peak from VmHWM: ru_maxrss would report the parent's when that was
+# larger, since Linux carries it over fork and exec (a 1 GB parent's child read 1035 MB).
+PREPARE_AND_REPORT = """
+import sys
+from cutout.errors import JobRejected
+from cutout.settings import Settings
+from normalize_image import prepare
+data = sys.stdin.buffer.read()
+try:
+    prepared = prepare(data, len(data), Settings())
+    outcome = f"{prepared.width}x{prepared.height} {prepared.content_type}"
+except JobRejected as refused:
+    outcome = refused.code.value
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(peak_kb * 1024, outcome)
+"""
+
+
+def prepare_in_fresh_process(data: bytes) -> tuple[int, str]:
+    """Peak RSS in bytes of a new interpreter that prepares data at the default limits (the
+    upload's bytes and the interpreter included, as in the Lambda), and the outcome: the
+    prepared size and type, or the error code. Shared by the memory test and bench/normalize.py."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    answer = subprocess.run(
+        [sys.executable, "-c", PREPARE_AND_REPORT], input=data, capture_output=True, env=environment, check=True
+    )
+    peak, outcome = answer.stdout.decode().split(maxsplit=1)
+    return int(peak), outcome.strip()

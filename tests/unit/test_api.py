@@ -1,30 +1,113 @@
-"""Contract tests of the API function through real API Gateway proxy events, against moto."""
+"""Contract tests of the API function through real API Gateway proxy events, against moto.
 
+Every response the handler gives here is checked against the OpenAPI document it serves.
+"""
+
+import base64
 import json
+import re
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 import requests
+import schemathesis
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 import api_handler
-from lambda_runtime import proxy_event
-from cutout.jobs import JobStatus
+from lambda_runtime import LambdaContext, proxy_event
+from cutout import jobs as job_rules
+from cutout.browser import ANSWER_HEADERS, CorsPolicy
+from cutout.jobs import ACCEPTED_UPLOAD_TYPES, JobStatus
 from cutout.keys import result_key
+from cutout.settings import Settings
+from cutout_aws import settings
 
 JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
+CONFORMANCE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+# What each route answers, by the document; 429 comes from API Gateway's throttle, not the function.
+DOCUMENTED_STATUSES = {
+    ("POST", "/v1/jobs"): {"201", "400", "413", "415", "429", "500"},
+    ("GET", "/v1/jobs/{job_id}"): {"200", "404", "429", "500"},
+    ("DELETE", "/v1/jobs/{job_id}"): {"200", "404", "409", "429", "500"},
+    ("GET", "/v1/health"): {"200", "429", "500"},
+}
+
+
+def openapi_document() -> dict:
+    response = api_handler.lambda_handler(proxy_event("GET", "/v1/openapi.json"), LambdaContext())
+    return json.loads(response["body"])
+
+
+@pytest.fixture(scope="module")
+def contract():
+    return schemathesis.openapi.from_dict(openapi_document())
+
+
+def check_against_contract(contract, event: dict, response: dict) -> None:
+    """The response is one the document allows for its route: status, content type and body."""
+    operation = contract.find_operation_by_path(event["httpMethod"], event["path"])
+    if operation is None:  # an unknown route, or the document itself
+        return
+    template = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", operation.path)
+    case = operation.Case(path_parameters=re.fullmatch(template, event["path"]).groupdict())
+    url = f"https://{event['requestContext']['domainName']}{event['requestContext']['path']}"
+    case.validate_response(
+        schemathesis.Response(
+            status_code=response["statusCode"],
+            headers=response["multiValueHeaders"],
+            content=response["body"].encode(),
+            request=requests.Request(event["httpMethod"], url).prepare(),
+            elapsed=0.0,
+            verify=True,
+        ),
+        checks=CONFORMANCE_CHECKS,
+    )
 
 
 @pytest.fixture
-def api(aws, lambda_context):
+def call_handler(aws, lambda_context, contract):
+    """Call the handler with an API Gateway event, check the answer against the document and
+    the headers every answer carries; returns (status, json body, headers)."""
+
+    def call(event: dict):
+        response = api_handler.lambda_handler(event, lambda_context)
+        check_against_contract(contract, event, response)
+        headers = response["multiValueHeaders"]
+        assert {name: headers[name] for name in ANSWER_HEADERS} == {"Cache-Control": ["no-store"], "X-Content-Type-Options": ["nosniff"]}
+        return response["statusCode"], json.loads(response["body"]), headers
+
+    return call
+
+
+@pytest.fixture
+def api(call_handler):
     """Call the handler the way API Gateway does; returns (status, json body, headers)."""
 
     def call(method, path, body=None, headers=None):
-        response = api_handler.lambda_handler(proxy_event(method, path, body, headers), lambda_context)
-        payload = json.loads(response["body"]) if response.get("body") else None
-        return response["statusCode"], payload, response.get("multiValueHeaders", {})
+        return call_handler(proxy_event(method, path, body, headers))
 
     return call
+
+
+def event_for_url(method: str, url: str, **overrides) -> dict:
+    """The proxy event API Gateway makes of a request to `url`: the first path segment is the stage."""
+    parts = urlsplit(url)
+    _, stage, path = parts.path.split("/", 2)
+    headers = {"Host": parts.netloc, "X-Forwarded-Proto": parts.scheme, **overrides}
+    return proxy_event(method, f"/{path}", headers=headers, stage=stage)
+
+
+def localstack_event_for_url(method: str, url: str) -> dict:
+    """The event LocalStack makes of a request to its path-style URL, as seen on LocalStack 2026.3:
+    /restapis/<api>/<stage>/_user_request_ is gone, the request's path starts at the stage."""
+    parts = urlsplit(url)
+    match = re.fullmatch(r"/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)", parts.path)
+    assert match, url
+    event = proxy_event(method, match["path"], headers={"Host": parts.netloc, "X-Forwarded-Proto": "HTTP"}, stage=match["stage"])
+    event["requestContext"]["apiId"] = match["api"]
+    return event
 
 
 def start_processing(aws, job_id: str, when: float) -> None:
@@ -62,7 +145,7 @@ def test_create_job_returns_upload_instructions(api, aws):
     assert body["upload"]["method"] == "PUT"
     assert body["upload"]["headers"] == {"Content-Type": "image/jpeg", "Content-Length": str(len(JPEG_BYTES))}
     assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in body["upload"]["url"]
-    assert body["links"] == {"self": f"/v1/jobs/{body['job_id']}"}
+    assert body["links"] == {"self": f"https://abc123.execute-api.us-east-1.amazonaws.com/v1api/v1/jobs/{body['job_id']}"}
     stored = aws.jobs.get(body["job_id"], time.time())
     assert stored["status"] == "awaiting_upload" and stored["output_format"] == "webp"
     assert stored["expires_at"] > time.time() + 3600
@@ -111,6 +194,8 @@ def test_result_past_its_ttl_is_expired_without_url(api, aws):
     _, body, _ = api("GET", f"/v1/jobs/{job_id}")
 
     assert body["status"] == "expired" and body["result"] is None
+    assert body["error"]["code"] == "result_expired"
+    assert job_rules.iso(int(past + 3600)) in body["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -272,3 +357,195 @@ def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):
     assert body["status"] == "failed" and body["error"]["code"] == "stalled"
     assert late_worker is None
     assert aws.jobs.get(job_id, time.time())["status"] == "failed"
+
+
+def raw_post(body, content_type: str | None = "application/json", base64_encoded: bool = False) -> dict:
+    """A POST /v1/jobs event carrying `body` exactly as API Gateway hands it over."""
+    event = proxy_event("POST", "/v1/jobs", body)
+    if content_type is None:
+        for headers in (event["headers"], event["multiValueHeaders"]):
+            del headers["Content-Type"]
+    else:
+        event["headers"]["Content-Type"] = content_type
+        event["multiValueHeaders"]["Content-Type"] = [content_type]
+    event["isBase64Encoded"] = base64_encoded
+    return event
+
+
+VALID_BODY = json.dumps({"content_type": "image/jpeg", "content_length": 1000})
+NOT_UTF8 = base64.b64encode(b'{"content_type": "image/jpeg\xff", "content_length": 1000}').decode()
+NESTED_3000 = "[" * 3000 + "]" * 3000
+
+
+@pytest.mark.parametrize(
+    "event, status, code",
+    [
+        # A "simple" request any web page can send cross-origin, without a preflight.
+        (raw_post(VALID_BODY, "text/plain"), 415, "unsupported_media_type"),
+        (raw_post(VALID_BODY, "text/plain;charset=UTF-8"), 415, "unsupported_media_type"),
+        (raw_post("content_type=image/jpeg&content_length=1000", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+        (raw_post(VALID_BODY, None), 415, "unsupported_media_type"),
+        # Bytes that are not UTF-8: API Gateway (and LocalStack) pass them base64-encoded.
+        (raw_post(NOT_UTF8, base64_encoded=True), 400, "bad_request"),
+        (raw_post('{"content_type": "image/jpeg\udcff", "content_length": 1000}'), 400, "bad_request"),
+        (raw_post('{"content_type": "image/jpeg", "content_length": 1000, "output": ' + NESTED_3000 + "}"), 400, "bad_request"),
+        (raw_post(NESTED_3000), 400, "bad_request"),
+        # One digit past Python's int_max_str_digits (4,300).
+        (raw_post('{"content_type": "image/jpeg", "content_length": ' + "9" * 4301 + "}"), 400, "bad_request"),
+        (raw_post(json.dumps({"content_type": "image/jpeg", "filename": "x" * api_handler.MAX_BODY_BYTES})), 400, "bad_request"),
+    ],
+    ids=[
+        "text-plain", "text-plain-charset", "form", "no-content-type", "invalid-utf8", "lone-surrogate",
+        "nested-3000", "array-3000", "int-4301-digits", "over-body-limit",
+    ],
+)
+def test_a_body_the_api_cannot_read_is_a_4xx_never_a_logged_500(call_handler, capfd, event, status, code):
+    answer, body, _ = call_handler(event)
+
+    assert (answer, body["error"]["code"]) == (status, code), body
+    assert '"level":"ERROR"' not in capfd.readouterr().out
+
+
+def test_json_with_a_charset_parameter_is_accepted(call_handler):
+    status, body, _ = call_handler(raw_post(VALID_BODY, "application/json; charset=utf-8"))
+
+    assert status == 201, body
+
+
+def test_the_document_is_the_contract(api):
+    status, spec, _ = api("GET", "/v1/openapi.json")
+
+    assert status == 200
+    assert spec["servers"] == [{"url": "https://abc123.execute-api.us-east-1.amazonaws.com/v1api"}]
+    operations = {(method.upper(), path): operation for path, item in spec["paths"].items() for method, operation in item.items()}
+    assert {route: set(operation["responses"]) for route, operation in operations.items()} == DOCUMENTED_STATUSES
+    success = {
+        ("POST", "/v1/jobs"): "CreatedJob",
+        ("GET", "/v1/jobs/{job_id}"): "JobView",
+        ("DELETE", "/v1/jobs/{job_id}"): "JobView",
+        ("GET", "/v1/health"): "Health",
+    }
+    for route, operation in operations.items():
+        for status, response in operation["responses"].items():
+            model = success[route] if status.startswith("2") else "ErrorBody"
+            assert response["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}, (route, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    declared = spec["components"]["schemas"]["CreateJobBody"]["properties"]
+    assert declared["content_type"]["enum"] == list(ACCEPTED_UPLOAD_TYPES)
+    assert declared["content_length"]["maximum"] == settings().max_upload_bytes
+
+
+def test_every_route_answers_as_its_document_says(api, aws):
+    """Each documented status the function itself sends, produced for real and checked (by the
+    api fixture) against the document; 429 is API Gateway's and health cannot fail on its own."""
+    seen = set()
+
+    def record(route, answer):
+        seen.add((route, str(answer[0])))
+        return answer
+
+    post, get, delete = ("POST", "/v1/jobs"), ("GET", "/v1/jobs/{job_id}"), ("DELETE", "/v1/jobs/{job_id}")
+    _, created, _ = record(post, create(api))
+    record(post, create(api, content_length=0))
+    record(post, create(api, content_length=settings().max_upload_bytes + 1))
+    record(post, create(api, content_type="image/gif"))
+    _, queued, _ = create(api)
+    _, finished, _ = create(api)
+    aws.store.write(result_key(finished["job_id"], "png"), b"\x89PNG result", "image/png")
+    succeed(aws, finished["job_id"], time.time(), width=1, height=1, size=11)
+    record(get, api("GET", f"/v1/jobs/{created['job_id']}"))
+    status, with_result, _ = record(get, api("GET", f"/v1/jobs/{finished['job_id']}"))
+    assert status == 200 and with_result["result"]["url"]
+    record(get, api("GET", "/v1/jobs/00000000-0000-4000-8000-000000000000"))
+    record(delete, api("DELETE", f"/v1/jobs/{queued['job_id']}"))
+    record(delete, api("DELETE", "/v1/jobs/00000000-0000-4000-8000-000000000000"))
+    start_processing(aws, created["job_id"], time.time())
+    record(delete, api("DELETE", f"/v1/jobs/{created['job_id']}"))
+    record(("GET", "/v1/health"), api("GET", "/v1/health"))
+    boto3.client("dynamodb").delete_table(TableName=aws.table_name)
+    record(post, create(api))
+    record(get, api("GET", f"/v1/jobs/{finished['job_id']}"))
+    record(delete, api("DELETE", f"/v1/jobs/{finished['job_id']}"))
+
+    documented = {(route, status) for route, statuses in DOCUMENTED_STATUSES.items() for status in statuses}
+    assert seen == documented - {(route, "429") for route in DOCUMENTED_STATUSES} - {(("GET", "/v1/health"), "500")}
+
+
+def test_links_self_is_the_job_at_the_stage_the_client_called(api, call_handler):
+    _, created, _ = create(api)
+    link = created["links"]["self"]
+
+    status, job, _ = call_handler(event_for_url("GET", link))
+
+    assert link == f"https://abc123.execute-api.us-east-1.amazonaws.com/v1api/v1/jobs/{created['job_id']}"
+    assert status == 200 and job["job_id"] == created["job_id"]
+
+
+def test_links_self_on_localstacks_path_style_url(call_handler):
+    api_url = "http://127.0.0.1:4566/restapis/abc123/prod/_user_request_"
+    event = localstack_event_for_url("POST", f"{api_url}/v1/jobs")
+    event["body"] = VALID_BODY
+
+    _, created, _ = call_handler(event)
+    status, job, _ = call_handler(localstack_event_for_url("GET", created["links"]["self"]))
+    _, spec, _ = call_handler(localstack_event_for_url("GET", f"{api_url}/v1/openapi.json"))
+
+    assert created["links"]["self"] == f"{api_url}/v1/jobs/{created['job_id']}"
+    assert status == 200 and job["job_id"] == created["job_id"]
+    assert spec["servers"] == [{"url": api_url}]
+
+
+def succeeded_item(result_expires_at: int) -> dict:
+    return {
+        "job_id": "00000000-0000-4000-8000-000000000000",
+        "status": "succeeded",
+        "created_at": job_rules.iso(0),
+        "updated_at": job_rules.iso(0),
+        "result_expires_at": result_expires_at,
+        "output_format": "png",
+        "result": {"format": "png", "content_type": "image/png", "width": 1, "height": 1, "bytes": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    "seconds_left, status, url_lifetime_s",
+    [(300.0, "succeeded", 300), (1.0, "succeeded", 1), (0.999, "expired", None), (0.0, "expired", None), (-5.0, "expired", None)],
+)
+def test_a_result_reads_succeeded_only_while_a_working_url_can_be_issued(seconds_left, status, url_lifetime_s):
+    item, now = succeeded_item(10_000), 10_000 - seconds_left
+
+    view = job_rules.public_view(item, now)
+
+    assert view["status"] == status
+    if url_lifetime_s is None:
+        assert view["error"]["code"] == "result_expired"
+    else:
+        assert view["error"] is None
+        assert job_rules.result_url_lifetime_s(item, Settings(), now) == url_lifetime_s >= job_rules.SHORTEST_RESULT_URL_S
+
+
+def test_a_result_with_under_a_second_left_is_expired_not_a_dead_url(api, aws):
+    _, created, _ = create(api)
+    job_id = created["job_id"]
+    aws.store.write(result_key(job_id, "png"), b"\x89PNG result", "image/png")
+    succeed(aws, job_id, time.time(), width=1, height=1, size=11)
+    # Under a second of the result's TTL left (the stored TTL is whole epoch seconds).
+    boto3.resource("dynamodb").Table(aws.table_name).update_item(
+        Key={"job_id": job_id},
+        UpdateExpression="SET result_expires_at = :soon",
+        ExpressionAttributeValues={":soon": int(time.time()) + 1},
+    )
+
+    status, body, _ = api("GET", f"/v1/jobs/{job_id}")
+
+    assert status == 200
+    assert body["result"] is None or parse_qs(urlsplit(body["result"]["url"]).query)["X-Amz-Expires"] != ["0"]
+    assert (body["status"], body["error"]["code"]) == ("expired", "result_expired")
+
+
+@pytest.mark.parametrize(
+    "setting, origins",
+    [("*", ("*",)), ("", ("*",)), (" https://a.example , https://b.example,", ("https://a.example", "https://b.example"))],
+)
+def test_allowed_origins_setting(setting, origins):
+    assert CorsPolicy.from_setting(setting).origins == origins

@@ -55,6 +55,18 @@ def decoded(body: bytes) -> Image.Image:
     return image
 
 
+def png_of(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def result_alpha(body: bytes) -> np.ndarray:
+    """The alpha of a png or webp cutout, or the mask itself."""
+    image = decoded(body)
+    return np.asarray(image.getchannel("A") if image.mode == "RGBA" else image)
+
+
 def test_provisioned_model_has_the_registry_checksum(model_path):
     assert hashlib.md5(model_path.read_bytes()).hexdigest() == U2NETP.md5
 
@@ -96,7 +108,9 @@ def test_alpha_matches_rembg_within_one_level(name, remover, rembg_session):
     from rembg import remove
 
     reference = np.asarray(remove(decoded(photo_bytes(name)), session=rembg_session, putalpha=True))[..., 3]
-    ours = np.asarray(remover.predict_alpha(decode_image(photo_bytes(name))))
+    rgb, source_alpha = decode_image(photo_bytes(name))
+    ours = np.asarray(remover.predict_alpha(rgb))
+    assert source_alpha is None, "an opaque photo has no alpha of its own to apply"
     assert ours.shape == reference.shape
     assert np.abs(ours.astype(np.int16) - reference).max() <= 1
     # A mask that is all one value would match a broken oracle too: insist on a real cut.
@@ -105,7 +119,7 @@ def test_alpha_matches_rembg_within_one_level(name, remover, rembg_session):
 
 @pytest.fixture(scope="module")
 def coffee_cutouts(remover):
-    source = decode_image(photo_bytes("coffee"))
+    source, _ = decode_image(photo_bytes("coffee"))
     alpha = np.asarray(remover.predict_alpha(source))
     results = {f: remover.remove_background(photo_bytes("coffee"), f) for f in OutputFormat}
     return np.asarray(source), alpha, results
@@ -141,6 +155,42 @@ def test_webp_is_lossless_and_decodes_to_the_png_pixels(coffee_cutouts):
 def test_mask_is_an_8_bit_grey_png_of_the_alpha(coffee_cutouts):
     _, alpha, results = coffee_cutouts
     np.testing.assert_array_equal(opened(results[OutputFormat.MASK], "PNG", "L", "image/png"), alpha)
+
+
+@pytest.fixture(scope="module")
+def partly_hidden_cutouts(remover):
+    """The astronaut with its own alpha, as normalize prepares a transparent upload: the left
+    third hidden, the middle third a ramp from hidden to opaque, the right third opaque."""
+    photo = decoded(photo_bytes("astronaut"))
+    width, height = photo.size
+    ramp = np.clip((np.arange(width) - width / 3) * 255 / (width / 3), 0, 255).round().astype(np.uint8)
+    source_alpha = np.tile(ramp, (height, 1))
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(Image.fromarray(source_alpha))
+    model_alpha = np.asarray(remover.predict_alpha(photo))
+    results = {f: remover.remove_background(png_of(rgba), f) for f in OutputFormat}
+    return source_alpha, model_alpha, results
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_a_cutout_is_never_more_opaque_than_its_source(partly_hidden_cutouts, output_format):
+    source_alpha, model_alpha, results = partly_hidden_cutouts
+    alpha = result_alpha(results[output_format].body)
+
+    assert (alpha <= source_alpha).all()
+    np.testing.assert_array_equal(alpha, np.round(model_alpha * (source_alpha / 255)))
+    # The model does find the subject where the source hides it: only the source's alpha can hide it.
+    assert (model_alpha[source_alpha == 0] >= 250).mean() > 0.1
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_a_fully_transparent_source_gives_a_fully_transparent_cutout(remover, output_format):
+    hidden = decoded(photo_bytes("astronaut")).convert("RGBA")
+    hidden.putalpha(0)
+
+    result = remover.remove_background(png_of(hidden), output_format)
+
+    assert not np.asarray(decoded(result.body)).any(), "alpha 0 everywhere, and black beneath"
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])

@@ -7,10 +7,25 @@ from PIL import Image, ImageChops, ImageStat
 
 from cutout.errors import ErrorCode, JobRejected
 from cutout.settings import Settings
-from hostile_images import CASES, CASES_BY_NAME, GPS_TEXT, MARKER_RED, STORED_FOR_ORIENTATION, Case, photo
+from hostile_images import (
+    CASES,
+    CASES_BY_NAME,
+    EXTREME_SHAPES,
+    GPS_TEXT,
+    MARKER_RED,
+    STORED_FOR_ORIENTATION,
+    Case,
+    black_png,
+    encoded,
+    photo,
+    png_bomb,
+    prepare_in_fresh_process,
+)
 from normalize_image import PreparedImage, prepare
 
 DEFAULTS = Settings()
+# Normalize runs with 2048 MB on AWS; the goal leaves room for the handler and the runtime.
+PEAK_RSS_GOAL_BYTES = 1024 * 1024 * 1024
 # too_large is decided by the bounded read of the object, before any byte reaches prepare().
 BYTE_CASES = [case for case in CASES if case.error is not ErrorCode.TOO_LARGE]
 
@@ -131,3 +146,60 @@ def test_the_pixel_limit_is_inclusive():
     with pytest.raises(JobRejected) as refused:
         prepared(case, Settings(max_input_pixels=451 * 300 - 1))
     assert refused.value.code is ErrorCode.TOO_MANY_PIXELS
+
+
+def test_the_side_limit_is_inclusive():
+    case = CASES_BY_NAME["photo-jpeg"]
+
+    assert prepared(case, Settings(max_input_side=451)).width == 451
+    with pytest.raises(JobRejected) as refused:
+        prepared(case, Settings(max_input_side=450))
+    assert refused.value.code is ErrorCode.TOO_MANY_PIXELS
+    assert refused.value.details == {"max_side": 450}
+    assert "450 pixels" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [CASES_BY_NAME["png-1x50000000-sliver"].body, png_bomb(1, DEFAULTS.max_input_pixels)],
+    ids=["complete", "header-only"],
+)
+def test_a_sliver_within_the_pixel_limit_is_refused_before_decoding(body):
+    """The header-only file has no pixels to decode: the same answer for both shows the side was
+    judged from the header, before a row was decoded."""
+    with pytest.raises(JobRejected) as refused:
+        prepare(body, len(body), DEFAULTS)
+
+    assert refused.value.code is ErrorCode.TOO_MANY_PIXELS
+    assert refused.value.details == {"max_side": DEFAULTS.max_input_side}
+
+
+WEBP_AT_THE_PIXEL_LIMIT = "webp at the pixel limit"
+
+
+def extreme_input(name: str) -> bytes:
+    """Transparent, the costliest to decode and resize: a PNG of each extreme shape, and a WebP
+    at the pixel limit (libwebp keeps two canvases of its own besides Pillow's pixels)."""
+    if name == WEBP_AT_THE_PIXEL_LIMIT:
+        return encoded(Image.new("RGBA", EXTREME_SHAPES["square at the pixel limit"]), "WEBP", lossless=True, method=0)
+    return black_png(*EXTREME_SHAPES[name], "RGBA")
+
+
+@pytest.mark.parametrize("name", [*EXTREME_SHAPES, WEBP_AT_THE_PIXEL_LIMIT], ids=lambda name: name.replace(" ", "-"))
+def test_the_extreme_inputs_are_refused_or_prepared_within_a_gigabyte(name):
+    peak, outcome = prepare_in_fresh_process(extreme_input(name))
+
+    assert outcome == ErrorCode.TOO_MANY_PIXELS or outcome.endswith("image/png")
+    assert peak < PEAK_RSS_GOAL_BYTES, f"{outcome}: peak RSS {peak / 2**20:.0f} MB"
+
+
+ICC_CASES = ["png-with-large-icc-profile", "transparent-png-with-large-icc-profile", "transparent-webp-with-icc-profile"]
+
+
+@pytest.mark.parametrize("name", ICC_CASES)
+def test_an_icc_profile_is_accepted_and_stripped(name):
+    """Pillow refused a PNG's profile over 1 MB as corrupt, and a transparent image's profile
+    went on into the prepared PNG."""
+    image = decoded(prepared(CASES_BY_NAME[name]))
+
+    assert "icc_profile" not in image.info

@@ -2,11 +2,11 @@
 
 import functools
 import shutil
-import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_cutout_api import FakeCutoutApi, serving
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,15 +36,15 @@ def web_root(tmp_path) -> Path:
 
 @pytest.fixture
 def web_url(web_root):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(web_root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(web_root)))) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+
+
+@pytest.fixture
+def fake_api():
+    """The API and its bucket on another port than the page, so every call is cross-origin as deployed."""
+    with serving(FakeCutoutApi()) as api:
+        yield api
 
 
 @pytest.fixture(scope="session")

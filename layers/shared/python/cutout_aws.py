@@ -7,19 +7,23 @@ owns) come from the ``cutout`` domain package.
 import functools
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from cutout.jobs import JobStatus, check_transition, iso, is_live
+from cutout.jobs import HANDED_OVER_AT, JobStatus, check_transition, iso, is_live
 from cutout.settings import Settings
 
 
 class ObjectMissing(Exception):
     pass
+
+
+class ObjectReplaced(Exception):
+    """The key holds other bytes than the ones asked for (another PUT replaced them)."""
 
 
 class ObjectTooLarge(Exception):
@@ -60,31 +64,43 @@ class JobRepository:
         expected: JobStatus | Iterable[JobStatus],
         target: JobStatus,
         now: float,
+        *,
+        pinned: Mapping[str, str] | None = None,
+        absent: Iterable[str] = (),
         **fields,
     ) -> dict | None:
         """Move a live job from an expected state to target, setting fields; None if it was not there.
 
         The condition makes the write atomic: of two concurrent deliveries only one moves the job.
+        A pinned field is set too, and must be unset or hold that value already: once set, it never
+        changes. The job must not have the attributes named in absent.
         """
+        pinned = pinned or {}
         expected = [expected] if isinstance(expected, JobStatus) else list(expected)
         for current in expected:
             check_transition(current, target)
         names = {"#status": "status", "#target": target.value}
         values = {":target": target.value, ":ts": iso(now), ":now": int(now)}
         assignments = ["#status = :target", "updated_at = :ts", "stages.#target = :ts"]
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = value
-            assignments.append(f"#f{index} = :f{index}")
         expected_refs = []
         for index, status in enumerate(expected):
             values[f":e{index}"] = status.value
             expected_refs.append(f":e{index}")
+        conditions = [f"#status IN ({', '.join(expected_refs)})", "expires_at > :now"]
+        for index, (name, value) in enumerate({**fields, **pinned}.items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            assignments.append(f"#f{index} = :f{index}")
+            if name in pinned:
+                conditions.append(f"(attribute_not_exists(#f{index}) OR #f{index} = :f{index})")
+        for index, name in enumerate(absent):
+            names[f"#a{index}"] = name
+            conditions.append(f"attribute_not_exists(#a{index})")
         try:
             response = self._table.update_item(
                 Key={"job_id": job_id},
                 UpdateExpression="SET " + ", ".join(assignments),
-                ConditionExpression=f"#status IN ({', '.join(expected_refs)}) AND expires_at > :now",
+                ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -102,9 +118,9 @@ class JobRepository:
         try:
             self._table.update_item(
                 Key={"job_id": job_id},
-                UpdateExpression="SET handed_over_at = :ts",
-                ConditionExpression="#status = :queued AND attribute_not_exists(handed_over_at)",
-                ExpressionAttributeNames={"#status": "status"},
+                UpdateExpression="SET #handed_over = :ts",
+                ConditionExpression="#status = :queued AND attribute_not_exists(#handed_over)",
+                ExpressionAttributeNames={"#status": "status", "#handed_over": HANDED_OVER_AT},
                 ExpressionAttributeValues={":ts": iso(now), ":queued": JobStatus.QUEUED.value},
             )
         except ClientError as error:
@@ -144,21 +160,27 @@ class ObjectStore:
             ExpiresIn=expires_in,
         )
 
-    def size(self, key: str) -> int:
+    def etag(self, key: str) -> str:
+        """The object's ETag, unquoted as S3 event notifications carry it."""
         try:
-            return self._s3.head_object(Bucket=self.bucket_name, Key=key)["ContentLength"]
+            return self._s3.head_object(Bucket=self.bucket_name, Key=key)["ETag"].strip('"')
         except ClientError as error:
             if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 raise ObjectMissing(key) from error
             raise
 
-    def read(self, key: str, max_bytes: int) -> bytes:
-        """The object's bytes; ObjectTooLarge rather than reading more than max_bytes."""
+    def read(self, key: str, max_bytes: int, etag: str | None = None) -> bytes:
+        """The object's bytes, only if its ETag is etag when one is given (ObjectReplaced
+        otherwise); ObjectTooLarge rather than reading more than max_bytes."""
+        conditions = {"IfMatch": f'"{etag}"'} if etag is not None else {}
         try:
-            response = self._s3.get_object(Bucket=self.bucket_name, Key=key)
+            response = self._s3.get_object(Bucket=self.bucket_name, Key=key, **conditions)
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            code = error.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
                 raise ObjectMissing(key) from error
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectReplaced(key) from error
             raise
         if response["ContentLength"] > max_bytes:
             response["Body"].close()

@@ -10,9 +10,11 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_FOUND = "not_found"
     NOT_CANCELLABLE = "not_cancellable"
+    TOO_MANY_REQUESTS = "too_many_requests"
     INTERNAL_ERROR = "internal_error"
-    # Reasons a job ends failed.
+    # Reasons a job ends failed or expired.
     UPLOAD_NOT_RECEIVED = "upload_not_received"
+    RESULT_EXPIRED = "result_expired"
     EMPTY_UPLOAD = "empty_upload"
     SIZE_MISMATCH = "size_mismatch"
     TOO_LARGE = "too_large"

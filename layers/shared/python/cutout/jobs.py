@@ -5,6 +5,7 @@ A job item is a plain dict, the shape stored in DynamoDB. Every change of state 
 deliveries only one moves a job, and a delivery for a job that has moved on does nothing.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -27,9 +28,11 @@ class JobStatus(StrEnum):
 
 S = JobStatus
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.EXPIRED}),
+    # Failed straight from awaiting_upload: normalize gave up on its upload (see NORMALIZE_GIVES_UP_ON).
+    S.AWAITING_UPLOAD: frozenset({S.NORMALIZING, S.CANCELLED, S.EXPIRED, S.FAILED}),
     # A stage may re-enter itself: a retried event or a redelivered message resumes a job
     # whose worker died or hit a transient error; every step of a stage is idempotent.
+    # Normalize re-enters only for the upload the job took (UPLOAD_ETAG).
     S.NORMALIZING: frozenset({S.NORMALIZING, S.QUEUED, S.FAILED}),
     S.QUEUED: frozenset({S.PROCESSING, S.CANCELLED, S.FAILED}),
     S.PROCESSING: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED}),
@@ -48,6 +51,53 @@ class InvalidTransition(Exception):
 def check_transition(current: JobStatus, target: JobStatus) -> None:
     if target not in ALLOWED_TRANSITIONS[JobStatus(current)]:
         raise InvalidTransition(f"a job cannot go from {current} to {target}")
+
+
+# The one upload a job takes, by its S3 ETag: recorded when the job moves to normalizing, with
+# the bytes already read. The upload URL stays valid for its whole life, so the same key may
+# receive other bytes later; they never reach the job and are deleted.
+UPLOAD_ETAG = "upload_etag"
+# Set once a queued job's message is sent: from then on inference owns the job.
+HANDED_OVER_AT = "handed_over_at"
+# Where a job can be when normalize gives up on its upload (async retries exhausted or the event
+# too old): a queued job only until it is handed over, which the repository's write checks.
+NORMALIZE_GIVES_UP_ON = frozenset({S.AWAITING_UPLOAD, S.NORMALIZING, S.QUEUED})
+
+
+def is_its_upload(job: dict, etag: str) -> bool:
+    """The upload the job took. A job that recorded none (in flight when this rule was deployed)
+    goes on with the one its event names, as it did before."""
+    return job.get(UPLOAD_ETAG, etag) == etag
+
+
+def takes_upload(job: dict, etag: str) -> bool:
+    """Whether normalize works on this upload for the job: the first one it reads while the job
+    awaits its upload, and after that only the same one again (a duplicate or retried event)."""
+    status = JobStatus(job["status"])
+    return status is S.AWAITING_UPLOAD or (status is S.NORMALIZING and is_its_upload(job, etag))
+
+
+def awaits_hand_over(job: dict) -> bool:
+    """Queued, but its message not yet recorded as sent: the normalize run that queued it, or a
+    retry of its event, still sends it."""
+    return JobStatus(job["status"]) is S.QUEUED and HANDED_OVER_AT not in job
+
+
+def needs_prepared_source(job: dict | None) -> bool:
+    """Queued or processing: inference reads the prepared source, and deletes it once the job ends."""
+    return job is not None and JobStatus(job["status"]) in (S.QUEUED, S.PROCESSING)
+
+
+def needs_its_upload(job: dict) -> bool:
+    """Normalizing: a retry of the job's own event may still read its upload, which must stay."""
+    return JobStatus(job["status"]) is S.NORMALIZING
+
+
+def normalize_gave_up_error(attempts: int) -> dict:
+    return {
+        "code": ErrorCode.RETRIES_EXHAUSTED.value,
+        "message": f"the uploaded image could not be processed ({attempts} attempts); please submit it again",
+    }
 
 
 class OutputFormat(StrEnum):
@@ -116,10 +166,21 @@ def is_live(item: dict | None, now: float) -> bool:
     return item is not None and int(item["expires_at"]) > now
 
 
+# A presigned URL lives whole seconds and one of 0 s is refused at once: a result with less than
+# this left reads expired, never succeeded with a URL that cannot work.
+SHORTEST_RESULT_URL_S = 1
+
+
+def result_seconds_left(item: dict, now: float) -> int:
+    """Whole seconds until the result's TTL ends; negative once it has."""
+    return math.floor(int(item["result_expires_at"]) - now)
+
+
 def effective_status(item: dict, now: float) -> JobStatus:
-    """The status a client sees: a result past its TTL reads expired (S3 expiry is in whole days)."""
+    """The status a client sees: a result that can no longer be downloaded reads expired (S3
+    expiry is in whole days)."""
     status = JobStatus(item["status"])
-    if status is JobStatus.SUCCEEDED and now > int(item["result_expires_at"]):
+    if status is JobStatus.SUCCEEDED and result_seconds_left(item, now) < SHORTEST_RESULT_URL_S:
         return JobStatus.EXPIRED
     return status
 
@@ -163,6 +224,12 @@ def public_view(item: dict, now: float, result_url: str | None = None, result_ur
     """The job as GET /v1/jobs/{id} shows it; the result appears only while it is available."""
     status = effective_status(item, now)
     error = item.get("error")
+    if status is JobStatus.EXPIRED and item["status"] == JobStatus.SUCCEEDED.value:  # its result is gone
+        error = {
+            "code": ErrorCode.RESULT_EXPIRED.value,
+            "message": f"the result could be downloaded until {iso(int(item['result_expires_at']))}; "
+            "please submit the image again",
+        }
     result = None
     if result_url and status is JobStatus.SUCCEEDED:
         stored = item["result"]
@@ -186,9 +253,10 @@ def public_view(item: dict, now: float, result_url: str | None = None, result_ur
     }
 
 
-def result_url_expiry(item: dict, settings: Settings, now: float) -> float:
-    """A result URL lives a few minutes, and never past the result's own TTL."""
-    return min(now + settings.result_url_ttl_s, int(item["result_expires_at"]))
+def result_url_lifetime_s(item: dict, settings: Settings, now: float) -> int:
+    """Whole seconds a result URL issued now lives: a few minutes, and never past the result's own
+    TTL; at least SHORTEST_RESULT_URL_S while the result is available."""
+    return min(settings.result_url_ttl_s, result_seconds_left(item, now))
 
 
 def download_filename(item: dict) -> str:

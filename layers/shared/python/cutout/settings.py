@@ -13,6 +13,10 @@ class Settings:
     queue_url: str = ""
     max_upload_bytes: int = 25 * MIB
     max_input_pixels: int = 50_000_000
+    # Each side is bounded as well as the area: a 1 x 50,000,000 sliver peaked at 3.3 GB. 2^15
+    # still takes a 21:1 panorama or a long phone screenshot at the pixel limit, and peaks below
+    # a square image of that many pixels (bench/normalize.py).
+    max_input_side: int = 32768
     max_output_side: int = 4096
     upload_url_ttl_s: int = 900
     result_ttl_s: int = 3600
@@ -37,7 +41,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
-        if min(self.max_upload_bytes, self.max_input_pixels, self.max_output_side) <= 0:
+        if min(self.max_upload_bytes, self.max_input_pixels, self.max_input_side, self.max_output_side) <= 0:
             raise ValueError("size limits must be positive")
         if min(self.upload_url_ttl_s, self.result_url_ttl_s, self.stall_timeout_s, self.queued_timeout_s) <= 0:
             raise ValueError("time limits must be positive")

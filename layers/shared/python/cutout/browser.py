@@ -1,0 +1,23 @@
+"""What the API tells browsers, the same from the API function and from API Gateway (preflights and
+the errors it answers itself): which origins may call it, and the headers every answer carries."""
+
+from dataclasses import dataclass
+
+ANY_ORIGIN = "*"
+# Answers hold capability URLs (the job's, the presigned ones) and describe a job as it was:
+# never cached, never sniffed as anything but the JSON they are.
+ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+@dataclass(frozen=True)
+class CorsPolicy:
+    origins: tuple[str, ...]
+    # A JSON body is the only thing a client sends beyond what CORS always allows.
+    allow_headers: tuple[str, ...] = ("Content-Type",)
+    max_age_s: int = 600
+
+    @classmethod
+    def from_setting(cls, allowed_origins: str) -> "CorsPolicy":
+        """ALLOWED_ORIGINS as the stack writes it: comma-separated origins; none means any origin."""
+        origins = tuple(origin.strip() for origin in allowed_origins.split(",") if origin.strip())
+        return cls(origins or (ANY_ORIGIN,))
