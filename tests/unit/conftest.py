@@ -1,5 +1,6 @@
 """moto-backed AWS resources shaped like the deployed stack's: the job table, the bucket, the queues."""
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -81,6 +82,25 @@ def aws():
     forget_services()
 
 
+@contextlib.contextmanager
+def before_calls():
+    """hook("service.Operation", handler) runs handler before each such call of clients made
+    from boto3's default session; every hook is removed on exit."""
+    events = boto3.DEFAULT_SESSION.events
+    armed = []
+
+    def hook(operation: str, handler) -> None:
+        event = f"before-call.{operation}"
+        events.register(event, handler)
+        armed.append((event, handler))
+
+    try:
+        yield hook
+    finally:
+        for event, handler in armed:
+            events.unregister(event, handler)
+
+
 class RefusedCall:
     status_code = 400
 
@@ -92,25 +112,20 @@ def throttle_dynamodb(aws):
     It applies to clients made after it is armed — the functions' own, made on their first
     invocation — not to the test's `aws.jobs`, so the test still reads the true state.
     """
-    events = boto3.DEFAULT_SESSION.events
-    armed = []
+    with before_calls() as hook:
 
-    def arm(operation: str, times: int) -> None:
-        refusals = iter(range(times))
+        def arm(operation: str, times: int) -> None:
+            refusals = iter(range(times))
 
-        def refuse(**_):
-            if next(refusals, None) is None:
-                return None
-            throttled = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}
-            return RefusedCall(), {"Error": throttled, "ResponseMetadata": {"HTTPStatusCode": 400}}
+            def refuse(**_):
+                if next(refusals, None) is None:
+                    return None
+                throttled = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}
+                return RefusedCall(), {"Error": throttled, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
-        event = f"before-call.dynamodb.{operation}"
-        events.register(event, refuse)
-        armed.append((event, refuse))
+            hook(f"dynamodb.{operation}", refuse)
 
-    yield arm
-    for event, handler in armed:
-        events.unregister(event, handler)
+        yield arm
 
 
 @pytest.fixture
@@ -122,23 +137,18 @@ def interleave(aws):
     on their first invocation; not the test's `aws.jobs` and `aws.store`), and it counts their
     calls only, the ones the action makes too.
     """
-    events = boto3.DEFAULT_SESSION.events
-    armed = []
+    with before_calls() as hook:
 
-    def arm(operation: str, nth: int, action) -> None:
-        calls = iter(range(1, nth + 1))
+        def arm(operation: str, nth: int, action) -> None:
+            calls = iter(range(1, nth + 1))
 
-        def run_on_nth(**_):
-            if next(calls, None) == nth:
-                action()
+            def run_on_nth(**_):
+                if next(calls, None) == nth:
+                    action()
 
-        event = f"before-call.{operation}"
-        events.register(event, run_on_nth)
-        armed.append((event, run_on_nth))
+            hook(operation, run_on_nth)
 
-    yield arm
-    for event, handler in armed:
-        events.unregister(event, handler)
+        yield arm
 
 
 @pytest.fixture
