@@ -9,19 +9,15 @@ import argparse
 import contextlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import conftest  # noqa: E402,F401  (import paths and fake credentials, as the tests have them)
+import botocore.client
+import botocore.signers
+from moto import mock_aws
 
-import botocore.client  # noqa: E402
-import botocore.signers  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
-from lambda_runtime import LambdaContext, proxy_event  # noqa: E402
+from tests.support.fake_aws import create_job_table, use_fake_aws
+from tests.support.lambda_runtime import LambdaContext, proxy_event
 
 sdk_seconds = 0.0
 
@@ -55,7 +51,7 @@ def measure(handler, context, event_for, calls):
             totals.append(time.perf_counter() - started)
             sdk.append(sdk_seconds)
             assert response["statusCode"] in (200, 201), response
-    ours = [t - s for t, s in zip(totals, sdk)]
+    ours = [t - s for t, s in zip(totals, sdk, strict=True)]
     return totals, sdk, ours
 
 
@@ -65,20 +61,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
     args = parser.parse_args()
     calls = args.calls
+    use_fake_aws()
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     # Every AWS call and every presigned URL: the SDK's share of the handler's time.
     botocore.client.BaseClient._make_api_call = timed(botocore.client.BaseClient._make_api_call)
     botocore.signers.generate_presigned_url = timed(botocore.signers.generate_presigned_url)
     with mock_aws():
         import boto3
-        import api_handler
 
-        boto3.client("dynamodb").create_table(
-            TableName=os.environ["TABLE_NAME"],
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        from cutout_api import handler as api_handler
+
+        create_job_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
         boto3.client("s3").create_bucket(Bucket=os.environ["BUCKET_NAME"])
         context = LambdaContext()
         create_body = {"content_type": "image/jpeg", "content_length": 123456, "filename": "photo.jpg"}

@@ -85,10 +85,7 @@ def table(results: Path) -> str:
     lines = [
         "| per 1,000 images | 2 MP JPEG | 12 MP JPEG |",
         "|---|---|---|",
-        *(
-            f"| {item} | ${costs['2MP'][item]:.4f} | ${costs['12MP'][item]:.4f} |"
-            for item in costs["2MP"]
-        ),
+        *(f"| {item} | ${costs['2MP'][item]:.4f} | ${costs['12MP'][item]:.4f} |" for item in costs["2MP"]),
         f"| **total** | **${sum(costs['2MP'].values()):.3f}** | **${sum(costs['12MP'].values()):.3f}** |",
         "",
         f"Stage times used (ms): normalize {times['2MP'].normalize_ms:.0f} / {times['12MP'].normalize_ms:.0f}, "

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_PATHS = [ROOT / "functions" / "inference", ROOT / "layers" / "shared" / "python"]
 MODEL_DIR = Path(os.environ.get("CUTOUT_MODEL_DIR") or ROOT / "models")
 REQUIREMENTS = ROOT / "functions" / "inference" / "requirements.txt"
 PHOTO = ROOT / "tests" / "data" / "coffee.png"
@@ -32,7 +31,7 @@ PHOTO = ROOT / "tests" / "data" / "coffee.png"
 SIZES = [("0.26MP", 624, 416), ("2MP", 1728, 1152), ("12MP", 4242, 2828)]
 
 COLD_START = {
-    "ours": "from cutout.jobs import OutputFormat\nimport inference_engine\ninference_engine.shared_remover()",
+    "ours": "from cutout_inference.engine import shared_remover\nshared_remover()",
     "rembg": "from rembg import new_session, remove\nnew_session('u2netp')",
 }
 
@@ -52,7 +51,6 @@ def jpeg_inputs() -> dict[str, bytes]:
 def worker_environment() -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(map(str, CODE_PATHS)),
         "CUTOUT_MODEL_DIR": str(MODEL_DIR),
         "U2NET_HOME": str(MODEL_DIR),
     }
@@ -64,7 +62,7 @@ def timing_worker(side: str) -> None:
     sides run by run, so load from elsewhere on the machine falls on both alike."""
     if side == "ours":
         from cutout.jobs import OutputFormat
-        from inference_engine import shared_remover
+        from cutout_inference.engine import shared_remover
 
         remover = shared_remover()
 
@@ -93,8 +91,11 @@ def timing_worker(side: str) -> None:
 class Worker:
     def __init__(self, side: str):
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side], env=worker_environment(),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [sys.executable, __file__, "--worker", side],
+            env=worker_environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def ask(self, command: str) -> dict:
@@ -134,8 +135,11 @@ def cold_start_s(side: str, tries: int = 3) -> float:
     """Median wall time of imports + session creation in a fresh interpreter."""
     code = f"import time\nstarted = time.perf_counter()\n{COLD_START[side]}\nprint(time.perf_counter() - started)"
     runs = [
-        float(subprocess.run([sys.executable, "-c", code], env=worker_environment(),
-                             capture_output=True, text=True, check=True).stdout.split()[-1])
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=worker_environment(), capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
         for _ in range(tries + 1)
     ]
     # The first interpreter also pays for cold page caches (and numba compiling, for rembg).
@@ -153,8 +157,21 @@ def fresh_venv_mb() -> tuple[float, float]:
         venv = Path(tmp) / "venv"
         # Without pip of its own: the image's base has pip already, so it is not ours to count.
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                        "--quiet", "-r", str(REQUIREMENTS)], check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "--quiet",
+                "-r",
+                str(REQUIREMENTS),
+            ],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
         (site_packages,) = venv.glob("lib/python*/site-packages")
         return directory_mb(venv), directory_mb(site_packages / "botocore")
 
@@ -177,28 +194,42 @@ def main() -> None:
     for label, _, _ in SIZES:
         ours, theirs = results["ours"]["median_s"][label], results["rembg"]["median_s"][label]
         speedups[label] = theirs / ours
-        print(f"{label:>7} {ours * 1000:9.0f} {theirs * 1000:9.0f} {speedups[label]:7.2f}x"
-              f" {results['ours']['output_bytes'][label] / 1024:12.0f} {results['rembg']['output_bytes'][label] / 1024:13.0f}")
-    print(f"peak RSS (all sizes, 12 MP last): ours {results['ours']['peak_rss_mb']:.0f} MB,"
-          f" rembg {results['rembg']['peak_rss_mb']:.0f} MB")
+        print(
+            f"{label:>7} {ours * 1000:9.0f} {theirs * 1000:9.0f} {speedups[label]:7.2f}x"
+            f" {results['ours']['output_bytes'][label] / 1024:12.0f}"
+            f" {results['rembg']['output_bytes'][label] / 1024:13.0f}"
+        )
+    print(
+        f"peak RSS (all sizes, 12 MP last): ours {results['ours']['peak_rss_mb']:.0f} MB,"
+        f" rembg {results['rembg']['peak_rss_mb']:.0f} MB"
+    )
     cold = {side: cold_start_s(side) for side in COLD_START}
-    print(f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
-          f" rembg {cold['rembg']:.2f} s")
+    print(
+        f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
+        f" rembg {cold['rembg']:.2f} s"
+    )
     venv_mb = botocore_mb = None
     if not args.skip_venv:
         venv_mb, botocore_mb = fresh_venv_mb()
-        print(f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB"
-              f" ({venv_mb - botocore_mb:.0f} MB without botocore, {botocore_mb:.0f} MB)")
+        print(
+            f"fresh venv from {REQUIREMENTS.relative_to(ROOT)}: {venv_mb:.0f} MB"
+            f" ({venv_mb - botocore_mb:.0f} MB without botocore, {botocore_mb:.0f} MB)"
+        )
     if args.json:
-        args.json.write_text(json.dumps({
-            "ours_ms": {label: s * 1000 for label, s in results["ours"]["median_s"].items()},
-            "rembg_ms": {label: s * 1000 for label, s in results["rembg"]["median_s"].items()},
-            "speedup": speedups,
-            "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in results},
-            "cold_start_s": cold,
-            "venv_mb": venv_mb,
-            "venv_botocore_mb": botocore_mb,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "ours_ms": {label: s * 1000 for label, s in results["ours"]["median_s"].items()},
+                    "rembg_ms": {label: s * 1000 for label, s in results["rembg"]["median_s"].items()},
+                    "speedup": speedups,
+                    "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in results},
+                    "cold_start_s": cold,
+                    "venv_mb": venv_mb,
+                    "venv_botocore_mb": botocore_mb,
+                },
+                indent=2,
+            )
+        )
     print(f"speedup_2mp={speedups['2MP']:.2f} speedup_12mp={speedups['12MP']:.2f} cold_start_s={cold['ours']:.2f}")
 
 

@@ -29,10 +29,11 @@ from urllib.parse import urlparse
 import requests
 from PIL import Image
 
+from cutout.jobs import TERMINAL_STATUSES
+
 REPO = Path(__file__).resolve().parent.parent
 STACK_FILE = REPO / ".local" / "stack.json"
 PHOTOS = ("astronaut", "chelsea", "coffee")
-TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_POLL_DELAY_S = 2.0
 THROTTLE_RETRIES = 5
@@ -98,7 +99,7 @@ def run_client(api_url: str, image: bytes, deadline: float) -> Outcome:
                 polled = session.get(f"{api_url}/v1/jobs/{job['job_id']}", timeout=30)
                 if polled.status_code != 200:
                     outcome.errors.append(f"get_{polled.status_code}")
-                elif polled.json()["status"] in TERMINAL:
+                elif polled.json()["status"] in TERMINAL_STATUSES:
                     outcome.status = polled.json()["status"]
                     outcome.end_to_end_s = time.monotonic() - started
                     if outcome.status != "succeeded":
@@ -170,8 +171,11 @@ def rembg_baseline(images: list[bytes]) -> dict:
     for image in images:
         remove(image, session=session)
     elapsed = time.monotonic() - started
-    return {"rembg_images": len(images), "rembg_elapsed_s": round(elapsed, 2),
-            "rembg_throughput_per_min": round(len(images) / elapsed * 60, 1)}
+    return {
+        "rembg_images": len(images),
+        "rembg_elapsed_s": round(elapsed, 2),
+        "rembg_throughput_per_min": round(len(images) / elapsed * 60, 1),
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -193,14 +197,22 @@ def main(argv: list[str]) -> int:
     numbers.update(rembg_baseline(images))
     numbers["ratio"] = round(numbers["throughput_per_min"] / numbers["rembg_throughput_per_min"], 3)
 
-    print(f"submit latency (POST + PUT)  p50 {numbers['submit_p50_s']} s  p95 {numbers['submit_p95_s']} s  "
-          f"p99 {numbers['submit_p99_s']} s")
-    print(f"end-to-end latency           p50 {numbers['e2e_p50_s']} s  p95 {numbers['e2e_p95_s']} s  "
-          f"p99 {numbers['e2e_p99_s']} s")
-    print(f"throughput                   {numbers['throughput_per_min']} images/min "
-          f"({numbers['succeeded']}/{numbers['jobs']} succeeded in {numbers['elapsed_s']} s)")
-    print(f"rembg in-process, sequential {numbers['rembg_throughput_per_min']} images/min "
-          f"(stack/rembg = {numbers['ratio']})")
+    print(
+        f"submit latency (POST + PUT)  p50 {numbers['submit_p50_s']} s  p95 {numbers['submit_p95_s']} s  "
+        f"p99 {numbers['submit_p99_s']} s"
+    )
+    print(
+        f"end-to-end latency           p50 {numbers['e2e_p50_s']} s  p95 {numbers['e2e_p95_s']} s  "
+        f"p99 {numbers['e2e_p99_s']} s"
+    )
+    print(
+        f"throughput                   {numbers['throughput_per_min']} images/min "
+        f"({numbers['succeeded']}/{numbers['jobs']} succeeded in {numbers['elapsed_s']} s)"
+    )
+    print(
+        f"rembg in-process, sequential {numbers['rembg_throughput_per_min']} images/min "
+        f"(stack/rembg = {numbers['ratio']})"
+    )
     print(f"errors by kind               {numbers['errors'] or 'none'}")
     if args.json:
         args.json.write_text(json.dumps(numbers, indent=2) + "\n")

@@ -28,7 +28,6 @@ import argparse
 import io
 import json
 import statistics
-import sys
 import time
 import zlib
 from pathlib import Path
@@ -36,13 +35,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from cutout.settings import Settings
+from cutout_normalize.image import JPEG_QUALITY, PNG_COMPRESS_LEVEL, RESIZE_FILTER, prepare
+from tests.support.hostile_images import (
+    EXTREME_SHAPES,
+    black_png,
+    encoded,
+    png_chunk,
+    prepare_in_fresh_process,
+    srgb_profile,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "functions/normalize"), str(ROOT / "layers/shared/python"), str(ROOT / "tests/unit")]
-
-from cutout.settings import Settings  # noqa: E402
-from hostile_images import EXTREME_SHAPES, black_png, encoded, png_chunk, prepare_in_fresh_process, srgb_profile  # noqa: E402
-from normalize_image import JPEG_QUALITY, PNG_COMPRESS_LEVEL, RESIZE_FILTER, prepare  # noqa: E402
-
 SETTINGS = Settings()
 SIZES = {"2mp": (1632, 1224), "12mp": (4032, 3024), "24mp": (6000, 4000)}
 MB = 1024 * 1024
@@ -116,11 +120,13 @@ def draft_scales(data: bytes, repeats: int) -> None:
     """12 MP JPEG capped at 1024 px: decode at each DCT scale, then Lanczos to 1024 px."""
     print("\ndraft scale, 12 MP JPEG -> 1024 px (scale 1/4 decodes 1008 px: below the cap, so upscaled)")
     for scale in (1, 2, 4):
+
         def run():
             image = Image.open(io.BytesIO(data))
             if scale > 1:
                 image.draft("RGB", (image.width // scale, image.height // scale))
             image.resize((1024, 768), RESIZE_FILTER)
+
         print(f"  1/{scale}: {median_ms(run, repeats):.0f} ms")
 
 
@@ -163,6 +169,7 @@ def pass_through_validation(data: bytes, repeats: int) -> None:
         image = Image.open(io.BytesIO(data))
         image.draft("RGB", (image.width // 8, image.height // 8))
         image.load()
+
     print(f"  1/8-scale decode:   {median_ms(at_one_eighth, repeats):.0f} ms  (reads every entropy-coded byte)")
 
 
@@ -184,9 +191,7 @@ def worst_inputs() -> dict[str, bytes]:
         for shape, (width, height) in EXTREME_SHAPES.items()
         for mode in ("RGB", "RGBA", "L", "LA")
     }
-    inputs |= {
-        f"PNG {mode} 16-bit {square[0]}x{square[1]}": black_png(*square, mode) for mode in ("I;16", "RGBA;16")
-    }
+    inputs |= {f"PNG {mode} 16-bit {square[0]}x{square[1]}": black_png(*square, mode) for mode in ("I;16", "RGBA;16")}
     inputs[f"PNG RGBA {square[0]}x{square[1]} + ICC profile and text at their limits"] = png_with_most_metadata(*square)
     black = {mode: Image.new(mode, square) for mode in ("RGB", "RGBA", "CMYK")}
     inputs[f"JPEG RGB {square[0]}x{square[1]}"] = encoded(black["RGB"], "JPEG")

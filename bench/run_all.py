@@ -33,7 +33,10 @@ def run(name: str, *args: str) -> dict:
     with report.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / f"{name}.py"), *args, "--json", str(numbers)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
         )
         for line in process.stdout:
             print(line, end="", flush=True)
@@ -45,41 +48,77 @@ def run(name: str, *args: str) -> dict:
 
 def machine() -> str:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown CPU",
     )
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{len(os.sched_getaffinity(0))} vCPUs ({cpu}), {memory_gib:.0f} GiB, "
-            f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}")
+    return (
+        f"{len(os.sched_getaffinity(0))} vCPUs ({cpu}), {memory_gib:.0f} GiB, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    )
 
 
 def table(api: dict, normalize: dict, inference: dict, load: dict | None) -> str:
     rows = [
-        ("API `POST /v1/jobs`, warm, in-process vs moto", f"p50 {api['post']['total_p50_ms']:.1f} ms, p99 {api['post']['total_p99_ms']:.1f} ms",
-         f"our code p99 {api['post']['ours_p99_ms']:.2f} ms ({1 - api['post']['sdk_share']:.0%} of the time)"),
-        ("API `GET /v1/jobs/{id}`, same", f"p50 {api['get']['total_p50_ms']:.1f} ms, p99 {api['get']['total_p99_ms']:.1f} ms",
-         f"our code p99 {api['get']['ours_p99_ms']:.2f} ms ({1 - api['get']['sdk_share']:.0%} of the time)"),
+        (
+            "API `POST /v1/jobs`, warm, in-process vs moto",
+            f"p50 {api['post']['total_p50_ms']:.1f} ms, p99 {api['post']['total_p99_ms']:.1f} ms",
+            f"our code p99 {api['post']['ours_p99_ms']:.2f} ms ({1 - api['post']['sdk_share']:.0%} of the time)",
+        ),
+        (
+            "API `GET /v1/jobs/{id}`, same",
+            f"p50 {api['get']['total_p50_ms']:.1f} ms, p99 {api['get']['total_p99_ms']:.1f} ms",
+            f"our code p99 {api['get']['ours_p99_ms']:.2f} ms ({1 - api['get']['sdk_share']:.0%} of the time)",
+        ),
     ]
     for name, label in [("2mp_jpeg", "2 MP JPEG"), ("12mp_jpeg", "12 MP JPEG"), ("12mp_png", "12 MP PNG")]:
         row = normalize[name]
-        rows.append((f"normalize {label} (vs naive Pillow)", f"{row['ours_ms']:.0f} ms vs {row['naive_ms']:.0f} ms",
-                     f"**{row['speedup']:.1f}×**"))
+        rows.append(
+            (
+                f"normalize {label} (vs naive Pillow)",
+                f"{row['ours_ms']:.0f} ms vs {row['naive_ms']:.0f} ms",
+                f"**{row['speedup']:.1f}×**",
+            )
+        )
     for size in ("0.26MP", "2MP", "12MP"):
-        rows.append((f"inference {size} JPEG → PNG (vs `rembg.remove`)",
-                     f"{inference['ours_ms'][size]:.0f} ms vs {inference['rembg_ms'][size]:.0f} ms",
-                     f"**{inference['speedup'][size]:.2f}×**"))
+        rows.append(
+            (
+                f"inference {size} JPEG → PNG (vs `rembg.remove`)",
+                f"{inference['ours_ms'][size]:.0f} ms vs {inference['rembg_ms'][size]:.0f} ms",
+                f"**{inference['speedup'][size]:.2f}×**",
+            )
+        )
     cold = inference["cold_start_s"]
-    rows.append(("inference cold start (imports + session)", f"{cold['ours']:.2f} s vs {cold['rembg']:.2f} s",
-                 f"{cold['rembg'] / cold['ours']:.1f}×"))
+    rows.append(
+        (
+            "inference cold start (imports + session)",
+            f"{cold['ours']:.2f} s vs {cold['rembg']:.2f} s",
+            f"{cold['rembg'] / cold['ours']:.1f}×",
+        )
+    )
     rss = inference["peak_rss_mb"]
     rows.append(("inference peak RSS, 12 MP last", f"{rss['ours']:.0f} MB vs {rss['rembg']:.0f} MB", ""))
     if inference.get("venv_mb"):
-        rows.append(("inference image's packages (fresh venv)", f"{inference['venv_mb']:.0f} MB",
-                     f"{inference['venv_mb'] - inference['venv_botocore_mb']:.0f} MB without the botocore the base image ships"))
+        rows.append(
+            (
+                "inference image's packages (fresh venv)",
+                f"{inference['venv_mb']:.0f} MB",
+                f"{inference['venv_mb'] - inference['venv_botocore_mb']:.0f} MB"
+                " without the botocore the base image ships",
+            )
+        )
     if load:
-        rows.append((f"load: {load['jobs']} jobs through the local stack", f"{load['throughput_per_min']:.0f} images/min, "
-                     f"end-to-end p50 {load['e2e_p50_s']:.1f} s", f"{load['lost']} lost"))
+        rows.append(
+            (
+                f"load: {load['jobs']} jobs through the local stack",
+                f"{load['throughput_per_min']:.0f} images/min, end-to-end p50 {load['e2e_p50_s']:.1f} s",
+                f"{load['lost']} lost",
+            )
+        )
     lines = ["| benchmark | measured | against the baseline |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
@@ -96,19 +135,21 @@ def main() -> None:
     normalize = run("normalize", *repeats)
     inference = run("inference", *repeats, *(["--skip-venv"] if args.quick else []))
     load = run("load") if args.load else None
-    section = "\n".join([
-        START,
-        f"Measured by `bench/run_all.py` on {machine()}; medians, each against a baseline run in the same process.",
-        "",
-        table(api, normalize, inference, load),
-        "",
-        "What 1,000 images cost on AWS (`bench/cost.py`, from the stage times above):",
-        "",
-        cost.table(RESULTS),
-        END,
-    ])
+    section = "\n".join(
+        [
+            START,
+            f"Measured by `bench/run_all.py` on {machine()}; medians, each against a baseline run in the same process.",
+            "",
+            table(api, normalize, inference, load),
+            "",
+            "What 1,000 images cost on AWS (`bench/cost.py`, from the stage times above):",
+            "",
+            cost.table(RESULTS),
+            END,
+        ]
+    )
     text = README.read_text()
-    README.write_text(text[: text.index(START)] + section + text[text.index(END) + len(END):])
+    README.write_text(text[: text.index(START)] + section + text[text.index(END) + len(END) :])
     print("\n" + section)
 
 

@@ -12,9 +12,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
 from cutout.browser import ANSWER_HEADERS, CorsPolicy
 from cutout.errors import ErrorCode
-
 from infra.settings import StackSettings
 from infra.wiring import ApiTrigger, Route
 
@@ -37,7 +37,11 @@ GATEWAY_ERRORS = (
     GatewayError("Throttled", apigateway.ResponseType.THROTTLED, ErrorCode.TOO_MANY_REQUESTS),
     # API Gateway calls an unknown route a missing token (403); the function answers it 404.
     GatewayError(
-        "UnknownRoute", apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, ErrorCode.NOT_FOUND, json.dumps("no such route"), "404"
+        "UnknownRoute",
+        apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+        ErrorCode.NOT_FOUND,
+        json.dumps("no such route"),
+        "404",
     ),
     GatewayError("RequestTooLarge", apigateway.ResponseType.REQUEST_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE),
     GatewayError("Default4xx", apigateway.ResponseType.DEFAULT_4_XX, ErrorCode.BAD_REQUEST),
@@ -51,7 +55,9 @@ def method_key(route: Route) -> str:
 
 
 class CutoutApi(Construct):
-    def __init__(self, scope: Construct, id: str, settings: StackSettings, *, function: lambda_.IFunction, trigger: ApiTrigger):
+    def __init__(
+        self, scope: Construct, id: str, settings: StackSettings, *, function: lambda_.IFunction, trigger: ApiTrigger
+    ):
         super().__init__(scope, id)
         cors = CorsPolicy(tuple(settings.allowed_origins))
         costly = apigateway.MethodDeploymentOptions(

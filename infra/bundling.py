@@ -17,23 +17,29 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-from infra import REPO_ROOT
+from infra import PYTHON_VERSION, REPO_ROOT
 
-# Python 3.12 is Lambda's oldest runtime on Amazon Linux 2023 (glibc 2.34). Its 3.11 runs on
-# Amazon Linux 2 (glibc 2.26), where the pinned pillow and onnxruntime have no wheels (they need 2.28).
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+# Lambda's Python runtimes from 3.12 run on Amazon Linux 2023 (glibc 2.34); 3.11 ran on Amazon
+# Linux 2 (glibc 2.26), where the pinned pillow and onnxruntime have no wheels (they need 2.28).
+RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
 PIP_TARGET = (
     # This host's bytecode would not match the runtime's Python: Lambda compiles what it imports.
     "--no-compile",
-    "--platform", "manylinux_2_28_x86_64",
-    "--platform", "manylinux2014_x86_64",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
     "--only-binary=:all:",
-    "--python-version", RUNTIME.name.removeprefix("python"),
-    "--implementation", "cp",
+    "--python-version",
+    RUNTIME.name.removeprefix("python"),
+    "--implementation",
+    "cp",
 )
 PACKAGE_CACHE = REPO_ROOT / ".local" / "lambda-packages"
 # Files in a source folder that are not part of what Lambda runs.
-NOT_SHIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "Dockerfile*", "*.dockerignore")
+NOT_SHIPPED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "*.egg-info", "requirements.txt", "pyproject.toml", "Dockerfile*", "*.dockerignore"
+)
 
 
 def installed_packages(requirements: Path) -> Path:
@@ -44,8 +50,19 @@ def installed_packages(requirements: Path) -> Path:
         PACKAGE_CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=PACKAGE_CACHE) as staging:
             subprocess.run(
-                [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "--requirement", str(requirements), "--target", staging, *PIP_TARGET],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--requirement",
+                    str(requirements),
+                    "--target",
+                    staging,
+                    *PIP_TARGET,
+                ],
                 check=True,
             )
             # A complete folder appears at once, so an interrupted install is never taken for a cached one.
@@ -77,7 +94,7 @@ class LocalBundling:
         shutil.copytree(self._source, root, ignore=NOT_SHIPPED, dirs_exist_ok=True)
         for inside, outside in self._extra_files.items():
             if not outside.is_file():
-                raise FileNotFoundError(f"{outside} is missing: run `python scripts/fetch_model.py`")
+                raise FileNotFoundError(f"{outside} is missing: run `make model`")
             (root / inside).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(outside, root / inside)
         return True

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import REPO_ROOT
+from infra import PYTHON_VERSION, REPO_ROOT
 from infra.bundling import RUNTIME, bundled_code
 from infra.settings import SERVICE_KEYS, StackSettings
 from infra.wiring import (
@@ -25,7 +25,6 @@ from infra.wiring import (
     ObjectCreatedTrigger,
     QueueTrigger,
 )
-
 
 
 def image_context_exclude(dockerfile: str) -> list[str]:
@@ -129,6 +128,7 @@ class ServiceFunctions(Construct):
                 code=lambda_.DockerImageCode.from_image_asset(
                     str(REPO_ROOT),
                     file=wiring.dockerfile,
+                    build_args={"PYTHON_VERSION": PYTHON_VERSION},
                     cmd=[wiring.handler],
                     platform=ecr_assets.Platform.LINUX_AMD64,
                     exclude=image_context_exclude(wiring.dockerfile),
@@ -171,7 +171,9 @@ class ServiceFunctions(Construct):
         if wiring.sends_to_queue:
             queue.grant_send_messages(function)
 
-    def _connect(self, wiring: FunctionWiring, function: lambda_.Function, *, bucket: s3.IBucket, queue: sqs.IQueue) -> None:
+    def _connect(
+        self, wiring: FunctionWiring, function: lambda_.Function, *, bucket: s3.IBucket, queue: sqs.IQueue
+    ) -> None:
         """S3, SQS and on-failure triggers; the API's routes are the ``CutoutApi`` construct's business."""
         match wiring.trigger:
             case ObjectCreatedTrigger(prefix=prefix):

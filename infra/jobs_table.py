@@ -4,10 +4,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 from infra.settings import StackSettings
-
-PARTITION_KEY = "job_id"
-TTL_ATTRIBUTE = "expires_at"
 
 
 class JobsTable(Construct):

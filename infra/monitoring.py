@@ -71,9 +71,15 @@ class Monitoring(Construct):
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API requests and errors",
-                left=[api.metric_count(period=PERIOD), api.metric_client_error(period=PERIOD), api.metric_server_error(period=PERIOD)],
+                left=[
+                    api.metric_count(period=PERIOD),
+                    api.metric_client_error(period=PERIOD),
+                    api.metric_server_error(period=PERIOD),
+                ],
             ),
-            cloudwatch.GraphWidget(title="API latency (p90)", left=[api.metric_latency(period=PERIOD, statistic="p90")]),
+            cloudwatch.GraphWidget(
+                title="API latency (p90)", left=[api.metric_latency(period=PERIOD, statistic="p90")]
+            ),
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms),
         )
         dashboard.add_widgets(

@@ -13,8 +13,8 @@ from typing import get_args, get_origin
 
 from aws_cdk import aws_logs as logs
 from constructs import Node
-from cutout.settings import Settings
 
+from cutout.settings import Settings
 from infra.wiring import FUNCTIONS
 
 DAY_S = 86400
@@ -25,9 +25,9 @@ MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
-# Names the stack sets from the resources it creates, not from context.
-RESOURCE_SETTINGS = {"table_name", "bucket_name", "queue_url", "allowed_origins"}
-SERVICE_KEYS = tuple(f.name for f in fields(Settings) if f.name not in RESOURCE_SETTINGS)
+# The limits and TTLs, Settings' integers. The others the stack sets from the resources it creates
+# or from knobs of its own, or the inference package does (its model).
+SERVICE_KEYS = tuple(f.name for f in fields(Settings) if f.type is int)
 
 
 class SettingsError(ValueError):
@@ -99,7 +99,9 @@ class StackSettings:
             fn.name: FunctionSize(read(f"{fn.name}_memory_mb", int), read(f"{fn.name}_timeout_s", int))
             for fn in FUNCTIONS
         }
-        values["reserved_concurrency"] = {fn.name: read(f"{fn.name}_reserved_concurrency", int | None) for fn in FUNCTIONS}
+        values["reserved_concurrency"] = {
+            fn.name: read(f"{fn.name}_reserved_concurrency", int | None) for fn in FUNCTIONS
+        }
         try:
             values["service"] = Settings.from_env({key.upper(): str(read(key, int)) for key in SERVICE_KEYS})
         except ValueError as error:

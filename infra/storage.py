@@ -3,8 +3,8 @@
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 
+from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from infra.settings import StackSettings
 
 # Intermediates are deleted as soon as they are used; the lifecycle only catches what a failure left.

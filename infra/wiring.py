@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
-from inference_models import DEFAULT_MODEL, MODELS
+from cutout.models import DEFAULT_MODEL, MODELS
 
 
 class ObjectAccess(Enum):
@@ -54,7 +54,7 @@ class AsyncFailureTrigger:
 @dataclass(frozen=True)
 class FunctionWiring:
     name: str
-    folder: str  # the handler's folder, relative to the repository root
+    folder: str  # the function's project folder (its package inside), relative to the repository root
     handler: str
     trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger | AsyncFailureTrigger
     objects: Mapping[str, frozenset[ObjectAccess]]  # bucket prefix → allowed access
@@ -78,13 +78,14 @@ ZIP_MODEL_DIR = "models"
 API = FunctionWiring(
     name="api",
     folder="functions/api",
-    handler="api_handler.lambda_handler",
+    handler="cutout_api.handler.lambda_handler",
     trigger=ApiTrigger(
         routes=(
             Route("POST", "/v1/jobs", costly=True),
             Route("GET", "/v1/jobs/{job_id}"),
             Route("DELETE", "/v1/jobs/{job_id}"),
             Route("GET", "/v1/health"),
+            Route("GET", "/v1/limits"),
             Route("GET", "/v1/openapi.json"),
         )
     ),
@@ -96,7 +97,7 @@ API = FunctionWiring(
 NORMALIZE = FunctionWiring(
     name="normalize",
     folder="functions/normalize",
-    handler="normalize_handler.lambda_handler",
+    handler="cutout_normalize.handler.lambda_handler",
     trigger=ObjectCreatedTrigger(prefix=UPLOADS_PREFIX),
     objects={UPLOADS_PREFIX: frozenset({READ, DELETE}), PREPARED_PREFIX: frozenset({WRITE})},
     table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
@@ -108,7 +109,7 @@ NORMALIZE = FunctionWiring(
 NORMALIZE_FAILURES = FunctionWiring(
     name="normalize_failures",
     folder=NORMALIZE.folder,
-    handler="normalize_handler.gave_up_handler",
+    handler="cutout_normalize.handler.gave_up_handler",
     trigger=AsyncFailureTrigger(source=NORMALIZE.name),
     # Reading tells a replaced upload from the one to delete (and, with the listing CDK's read
     # grant brings, a missing object from a refused one).
@@ -120,7 +121,7 @@ NORMALIZE_FAILURES = FunctionWiring(
 INFERENCE = FunctionWiring(
     name="inference",
     folder="functions/inference",
-    handler="inference_handler.lambda_handler",
+    handler="cutout_inference.handler.lambda_handler",
     trigger=QueueTrigger(),
     objects={PREPARED_PREFIX: frozenset({READ, DELETE}), RESULTS_PREFIX: frozenset({WRITE})},
     table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),

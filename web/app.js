@@ -1,7 +1,7 @@
 // The demo page: one card per dropped image, moved through the API calls of cutout-api.js.
 
 import {
-  ACCEPTED_TYPES, MAX_UPLOAD_BYTES, CutoutError, cancelJob, createJob, sniffContentType, uploadImage, waitForJob,
+  CutoutError, cancelJob, createJob, fetchLimits, sniffContentType, uploadImage, waitForJob,
 } from "./cutout-api.js";
 
 const STAGE_WORDS = {
@@ -27,12 +27,13 @@ function megabytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-function checkFile(file, contentType) {
+// contentType is null when the file's bytes are none of the API's upload types.
+function checkFile(file, contentType, limits) {
   if (file.size === 0) throw new CutoutError("empty_file", `${file.name} is empty`);
-  if (file.size > MAX_UPLOAD_BYTES) {
-    throw new CutoutError("payload_too_large", `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(MAX_UPLOAD_BYTES)}`);
+  if (file.size > limits.max_upload_bytes) {
+    throw new CutoutError("payload_too_large", `${file.name} is ${megabytes(file.size)}; the limit is ${megabytes(limits.max_upload_bytes)}`);
   }
-  if (!ACCEPTED_TYPES.includes(contentType)) {
+  if (contentType === null) {
     throw new CutoutError("unsupported_media_type", `${file.name} is not a JPEG, PNG or WebP image`);
   }
 }
@@ -101,10 +102,11 @@ async function removeBackground(file, format) {
   const card = new JobCard(file);
   try {
     card.stage("checking");
-    const contentType = await sniffContentType(file);
-    checkFile(file, contentType);
-    card.stage("creating");
     const retry = { onRetry: (reason, waitMs) => card.retrying(reason, waitMs) };
+    const limits = await fetchLimits(apiUrl, retry);
+    const contentType = await sniffContentType(file, limits);
+    checkFile(file, contentType, limits);
+    card.stage("creating");
     const job = await createJob(apiUrl, file, contentType, format, retry);
     card.allowCancel(() => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)));
     card.stage("uploading");
@@ -131,6 +133,12 @@ if (!apiUrl) {
   problem.hidden = false;
   fileInput.disabled = true;
 } else {
+  // The picker offers the types the API accepts. Should this first ask fail, it offers any file
+  // and each card asks again (a failed ask is not kept).
+  fetchLimits(apiUrl).then((limits) => {
+    fileInput.accept = limits.upload_types.map((type) => type.content_type).join(",");
+    document.getElementById("size-limit").textContent = `, up to ${megabytes(limits.max_upload_bytes)} each`;
+  }, () => {});
   fileInput.addEventListener("change", () => {
     removeBackgrounds([...fileInput.files]);
     fileInput.value = "";

@@ -1,9 +1,5 @@
 // The Cutout API as the README documents it: every call a frontend needs, and nothing else.
 
-export const ACCEPTED_TYPES = ["image/jpeg", "image/png", "image/webp"];
-export const MAX_UPLOAD_BYTES = 25 * 1024 * 1024; // the documented default of MAX_UPLOAD_BYTES
-const TERMINAL_STATUSES = new Set(["succeeded", "failed", "cancelled", "expired"]);
-
 export class CutoutError extends Error {
   constructor(code, message) {
     super(message);
@@ -86,8 +82,22 @@ async function callApi(apiUrl, method, path, body, retry) {
   return response.json();
 }
 
+// GET /v1/limits: what the service accepts (upload_types with their signatures, max_upload_bytes,
+// ...) and which statuses end a job. Asked once per API URL; a failed ask is not kept, so the next
+// call asks again. retry: { deadline, onRetry } for this and every call below.
+const limitsByApiUrl = new Map();
+export function fetchLimits(apiUrl, retry) {
+  if (!limitsByApiUrl.has(apiUrl)) {
+    const limits = callApi(apiUrl, "GET", "/v1/limits", undefined, retry);
+    limitsByApiUrl.set(apiUrl, limits);
+    limits.catch(() => {
+      if (limitsByApiUrl.get(apiUrl) === limits) limitsByApiUrl.delete(apiUrl);
+    });
+  }
+  return limitsByApiUrl.get(apiUrl);
+}
+
 // POST /v1/jobs: declare the exact type and size of the image; the answer says where to PUT it.
-// retry: { deadline, onRetry } for this and every call below.
 export function createJob(apiUrl, file, contentType, format, retry) {
   return callApi(apiUrl, "POST", "/v1/jobs", {
     content_type: contentType,
@@ -138,23 +148,25 @@ function putOnce(upload, file, onProgress) {
 // The job exists, so a failed request on the way is as transient as a 503.
 export async function waitForJob(apiUrl, jobId, onJob, { timeoutMs = 10 * 60 * 1000, onRetry } = {}) {
   const deadline = Date.now() + timeoutMs;
+  const terminalStatuses = new Set((await fetchLimits(apiUrl, { deadline, onRetry })).terminal_statuses);
   let delayMs = 500;
   for (;;) {
     const job = await getJob(apiUrl, jobId, { deadline, onRetry, networkErrorsAreTransient: true });
     onJob(job);
-    if (TERMINAL_STATUSES.has(job.status)) return job;
+    if (terminalStatuses.has(job.status)) return job;
     if (Date.now() > deadline) throw new CutoutError("timeout", `gave up waiting: the job is still ${job.status}`);
     await new Promise((wake) => setTimeout(wake, delayMs));
     delayMs = Math.min(delayMs * 1.5, 4000);
   }
 }
 
-// The type comes from the file's first bytes: the browser's file.type only reflects its name.
-export async function sniffContentType(file) {
-  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
-  const startsWith = (bytes, offset = 0) => bytes.every((byte, i) => head[offset + i] === byte);
-  if (startsWith([0xff, 0xd8, 0xff])) return "image/jpeg";
-  if (startsWith([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "image/png";
-  if (startsWith([0x52, 0x49, 0x46, 0x46]) && startsWith([0x57, 0x45, 0x42, 0x50], 8)) return "image/webp";
-  return null;
+// The type comes from the file's first bytes (the browser's file.type only reflects its name): the
+// first of limits.upload_types all of whose signatures (hex bytes at an offset) match, else null.
+export async function sniffContentType(file, limits) {
+  const signatureBytes = (signature) => (signature.hex.match(/../g) ?? []).map((pair) => parseInt(pair, 16));
+  const headLength = Math.max(0, ...limits.upload_types.flatMap((type) => type.signatures.map(
+    (signature) => signature.offset + signature.hex.length / 2)));
+  const head = new Uint8Array(await file.slice(0, headLength).arrayBuffer());
+  const matches = (signature) => signatureBytes(signature).every((byte, i) => head[signature.offset + i] === byte);
+  return limits.upload_types.find((type) => type.signatures.every(matches))?.content_type ?? null;
 }

@@ -4,14 +4,13 @@ import itertools
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
 import requests
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
 # (connect, read) for one HTTP call, so that no single call can hang the command.
 REQUEST_TIMEOUT_S = (10, 60)
 FIRST_POLL_DELAY_S = 0.5
@@ -44,8 +43,8 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def backoff_s(attempt: int) -> float:
@@ -113,15 +112,25 @@ class ProgressReader:
 
 
 class CutoutApi:
-    """deadline (a time.monotonic() value) bounds every retry; on_retry hears why and how long before each one."""
+    """deadline (a time.monotonic() value) bounds every retry; on_retry hears why and how long before each one.
+    known_limits: the body of GET /v1/limits when another client has asked already (one ask serves a whole run)."""
 
-    def __init__(self, base_url: str, deadline: float | None = None, on_retry: RetryListener | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        deadline: float | None = None,
+        on_retry: RetryListener | None = None,
+        known_limits: dict | None = None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
         self.on_retry = on_retry or (lambda reason, wait_s: None)
         self.session = requests.Session()
+        self._limits = known_limits
 
-    def _send(self, attempt: Callable[[], requests.Response], network_errors_are_transient: bool = False) -> requests.Response:
+    def _send(
+        self, attempt: Callable[[], requests.Response], network_errors_are_transient: bool = False
+    ) -> requests.Response:
         """attempt() again while its answer is transient (429, 5xx; a dropped connection if so
         told) and attempts and time are left; then the last answer, or error, stands."""
         deadline = self.deadline if self.deadline is not None else time.monotonic() + CALL_RETRY_BUDGET_S
@@ -153,7 +162,21 @@ class CutoutApi:
             raise ApiError.from_response(response)
         return response.json()
 
+    def limits(self) -> dict:
+        """GET /v1/limits, asked once per client: the upload types with their signatures,
+        max_upload_bytes, the terminal statuses and the service's other limits."""
+        if self._limits is None:
+            self._limits = self._call("GET", "/v1/limits")
+        return self._limits
+
     def create_job(self, content_type: str, content_length: int, filename: str, output_format: str) -> dict:
+        """The new job; an image over the API's max_upload_bytes is refused here as the API would
+        (413 payload_too_large), without asking for a job."""
+        max_upload_bytes = self.limits()["max_upload_bytes"]
+        if content_length > max_upload_bytes:
+            raise ApiError(
+                413, "payload_too_large", f"the image is {content_length} bytes; the limit is {max_upload_bytes} bytes"
+            )
         body = {
             "content_type": content_type,
             "content_length": content_length,
@@ -161,9 +184,6 @@ class CutoutApi:
             "output": {"format": output_format},
         }
         return self._call("POST", "/v1/jobs", json=body)
-
-    def health(self) -> dict:
-        return self._call("GET", "/v1/health")
 
     def get_job(self, job_id: str, *, network_errors_are_transient: bool = False) -> dict:
         return self._call("GET", f"/v1/jobs/{job_id}", network_errors_are_transient=network_errors_are_transient)
@@ -195,11 +215,12 @@ class CutoutApi:
     def wait_for_job(self, job_id: str, deadline: float, on_job: Callable[[dict], None]) -> dict:
         """Poll with backoff until the job is terminal; JobTimedOut once time.monotonic() passes deadline.
         The job exists, so a dropped connection on the way is as transient as a 503."""
+        terminal_statuses = self.limits()["terminal_statuses"]
         delay = FIRST_POLL_DELAY_S
         while True:
             job = self.get_job(job_id, network_errors_are_transient=True)
             on_job(job)
-            if job["status"] in TERMINAL_STATUSES:
+            if job["status"] in terminal_statuses:
                 return job
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -32,9 +32,7 @@ def local_stack_api_url(start: Path) -> str:
     """The api_url of the nearest local stack, or NoApiUrl saying why there is none."""
     stack_file = find_stack_file(start)
     if stack_file is None:
-        raise NoApiUrl(
-            f"no API URL: pass --api URL, set {API_URL_VARIABLE}, or run `make up` to write {STACK_FILE}"
-        )
+        raise NoApiUrl(f"no API URL: pass --api URL, set {API_URL_VARIABLE}, or run `make up` to write {STACK_FILE}")
     try:
         api_url = json.loads(stack_file.read_text()).get("api_url")
     except (OSError, ValueError, AttributeError) as error:

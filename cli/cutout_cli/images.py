@@ -2,32 +2,35 @@
 
 from pathlib import Path
 
-# Enough leading bytes to tell every accepted format apart (WebP needs 12).
-SNIFF_BYTES = 12
 ACCEPTED_TYPES_TEXT = "JPEG, PNG or WebP"
 OUTPUT_FORMATS = ("png", "webp", "mask")
 # A mask is a greyscale PNG; only webp output changes the file type.
 OUTPUT_EXTENSIONS = {"png": "png", "webp": "webp", "mask": "png"}
 
 
-def sniff_content_type(head: bytes) -> str | None:
-    """The upload content type of an image from its magic number, or None for anything else.
+def sniff_content_type(head: bytes, upload_types: list[dict]) -> str | None:
+    """The content type of the first of the API's upload types (``upload_types`` of GET /v1/limits)
+    all of whose signatures, hex bytes at an offset, match head; None when none does.
 
     The name is not trusted: S3 checks the declared type against the signed one, and the
     normalize stage checks the real bytes, so a wrong guess here only fails the job later.
     """
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+
+    def matches(signature: dict) -> bool:
+        expected = bytes.fromhex(signature["hex"])
+        return head[signature["offset"] : signature["offset"] + len(expected)] == expected
+
+    return next(
+        (upload_type["content_type"] for upload_type in upload_types if all(map(matches, upload_type["signatures"]))),
+        None,
+    )
 
 
-def sniff_file(path: Path) -> str | None:
+def sniff_file(path: Path, upload_types: list[dict]) -> str | None:
+    signatures = [signature for upload_type in upload_types for signature in upload_type["signatures"]]
+    head_bytes = max((signature["offset"] + len(signature["hex"]) // 2 for signature in signatures), default=0)
     with path.open("rb") as image:
-        return sniff_content_type(image.read(SNIFF_BYTES))
+        return sniff_content_type(image.read(head_bytes), upload_types)
 
 
 def cutout_path(image: Path, output_format: str, out_dir: Path | None = None) -> Path:

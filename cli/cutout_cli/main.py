@@ -52,10 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="cut out one or more images")
     remove.add_argument("images", nargs="+", type=Path, metavar="IMG", help="JPEG, PNG or WebP files")
     remove.add_argument("--api", help=api_help)
-    remove.add_argument("-o", "--output-dir", type=output_folder, metavar="DIR", help="where to write <stem>-cutout.<ext> (default: next to each input)")
-    remove.add_argument("--format", choices=OUTPUT_FORMATS, default="png", help="png or webp with transparency, or the mask alone (default: png)")
-    remove.add_argument("--concurrency", type=positive_int, default=4, metavar="N", help="images in flight at once (default: 4)")
-    remove.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS", help=f"give up on images not done this long after the start (default: {DEFAULT_TIMEOUT_S})")
+    remove.add_argument(
+        "-o",
+        "--output-dir",
+        type=output_folder,
+        metavar="DIR",
+        help="where to write <stem>-cutout.<ext> (default: next to each input)",
+    )
+    remove.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default="png",
+        help="png or webp with transparency, or the mask alone (default: png)",
+    )
+    remove.add_argument(
+        "--concurrency", type=positive_int, default=4, metavar="N", help="images in flight at once (default: 4)"
+    )
+    remove.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"give up on images not done this long after the start (default: {DEFAULT_TIMEOUT_S})",
+    )
     remove.set_defaults(run=run_remove)
 
     status = commands.add_parser("status", help="show a job")
@@ -83,7 +102,11 @@ def job_failure(job: dict) -> str:
     return f"{error['code']}: {error['message']}" if error else f"the job ended {job['status']}"
 
 
-def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: float, board: ProgressBoard, index: int) -> Outcome:
+def remove_image(
+    api_url: str, limits: dict, image: Path, args: argparse.Namespace, deadline: float, board: ProgressBoard, index: int
+) -> Outcome:
+    """limits: the API's GET /v1/limits, asked once for the whole run."""
+
     def failed(reason: str) -> Outcome:
         board.show(index, "failed:", detail=reason)
         return Outcome(image, error=reason)
@@ -92,7 +115,7 @@ def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: 
         board.show(index, "retrying", detail=f"in {wait_s:.1f} s ({reason})")
 
     try:
-        content_type = sniff_file(image)
+        content_type = sniff_file(image, limits["upload_types"])
         size = image.stat().st_size
     except OSError as error:
         return failed(f"cannot read the file: {error.strerror}")
@@ -100,7 +123,7 @@ def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: 
         return failed(f"unsupported_media_type: not a {ACCEPTED_TYPES_TEXT} image (judged by its bytes)")
     if time.monotonic() >= deadline:
         return failed("timed out before it could start (--timeout)")
-    api = CutoutApi(api_url, deadline, on_retry=show_retry)
+    api = CutoutApi(api_url, deadline, on_retry=show_retry, known_limits=limits)
     try:
         job = api.create_job(content_type, size, image.name, args.format)
         api.upload(job["upload"], image, lambda sent: board.show(index, "uploading", sent / size))
@@ -123,12 +146,16 @@ def remove_image(api_url: str, image: Path, args: argparse.Namespace, deadline: 
 
 def run_remove(args: argparse.Namespace, api_url: str) -> int:
     deadline = time.monotonic() + args.timeout
+    limits = CutoutApi(api_url, deadline, on_retry=report_retry).limits()
     if args.output_dir is not None:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     board = ProgressBoard([str(image) for image in args.images])
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
         outcomes = list(
-            pool.map(lambda indexed: remove_image(api_url, indexed[1], args, deadline, board, indexed[0]), enumerate(args.images))
+            pool.map(
+                lambda indexed: remove_image(api_url, limits, indexed[1], args, deadline, board, indexed[0]),
+                enumerate(args.images),
+            )
         )
     for outcome in outcomes:
         if outcome.output:
@@ -145,7 +172,10 @@ def describe_job(job: dict) -> str:
         lines.append(f"error   {job_failure(job)}")
     result = job.get("result")
     if result:
-        lines.append(f"result  {result['format']} {result['width']}x{result['height']}, {result['bytes']} bytes, URL until {result['expires_at']}")
+        lines.append(
+            f"result  {result['format']} {result['width']}x{result['height']}, {result['bytes']} bytes,"
+            f" URL until {result['expires_at']}"
+        )
         lines.append(f"        {result['url']}")
     return "\n".join(lines)
 

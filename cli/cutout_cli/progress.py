@@ -45,6 +45,6 @@ class ProgressBoard:
         name_width = max(map(len, self.names))
         # A line that wrapped would take two rows and break the move back up.
         columns = shutil.get_terminal_size().columns - 1
-        for name, line in zip(self.names, self.lines):
+        for name, line in zip(self.names, self.lines, strict=True):
             self.stream.write(f"\x1b[2K{f'{name:<{name_width}}  {line}'[:columns]}\n")
         self.stream.flush()

@@ -1,5 +1,6 @@
 import pytest
-from fake_cutout_api import FakeCutoutApi, serving
+
+from tests.support.fake_cutout_api import FakeCutoutApi, serving
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The `cutout` command without a server: usage, where the API URL comes from, what a file is, where output goes."""
+"""The `cutout` command without a stack: usage, where the API URL comes from, what a file is, where output goes."""
 
 import io
 import json
@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cutout.limits import service_limits
+from cutout.settings import Settings
 from cutout_cli.config import API_URL_VARIABLE, NoApiUrl, resolve_api_url
 from cutout_cli.images import cutout_path, sniff_content_type, sniff_file
 from cutout_cli.main import main
 from cutout_cli.progress import ProgressBoard
+from tests.support.fake_cutout_api import CREATE, LIMITS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+# What GET /v1/limits lists, as the service builds it.
+UPLOAD_TYPES = service_limits(Settings())["upload_types"]
 
 
 def encoded(image_format: str) -> bytes:
@@ -118,12 +123,12 @@ def test_a_stack_file_without_an_api_url_is_refused_with_its_path(tmp_path, cont
     ("image_format", "content_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
 )
 def test_content_type_comes_from_the_bytes(image_format, content_type):
-    assert sniff_content_type(encoded(image_format)) == content_type
+    assert sniff_content_type(encoded(image_format), UPLOAD_TYPES) == content_type
 
 
 @pytest.mark.parametrize("image_format", ["GIF", "BMP", "TIFF"])
 def test_other_image_formats_are_not_accepted(image_format):
-    assert sniff_content_type(encoded(image_format)) is None
+    assert sniff_content_type(encoded(image_format), UPLOAD_TYPES) is None
 
 
 def test_a_file_name_does_not_decide_its_type(tmp_path):
@@ -131,9 +136,21 @@ def test_a_file_name_does_not_decide_its_type(tmp_path):
     disguised.write_bytes((DATA / "chelsea.png").read_bytes())
     text = tmp_path / "notes.png"
     text.write_text("RIFF is not enough on its own")
-    assert sniff_file(disguised) == "image/png"
-    assert sniff_file(text) is None
-    assert sniff_content_type(b"") is None
+    assert sniff_file(disguised, UPLOAD_TYPES) == "image/png"
+    assert sniff_file(text, UPLOAD_TYPES) is None
+    assert sniff_content_type(b"", UPLOAD_TYPES) is None
+
+
+def test_the_first_upload_type_whose_every_signature_matches_is_the_type():
+    upload_types = [
+        {"content_type": "image/a", "signatures": [{"offset": 0, "hex": "0102"}, {"offset": 4, "hex": "ff"}]},
+        {"content_type": "image/b", "signatures": [{"offset": 1, "hex": "02"}]},
+        {"content_type": "image/c", "signatures": [{"offset": 0, "hex": "01"}]},
+    ]
+    assert sniff_content_type(b"\x01\x02\x00\x00\xff", upload_types) == "image/a"
+    assert sniff_content_type(b"\x01\x02\x00\x00\xfe", upload_types) == "image/b"
+    assert sniff_content_type(b"\x01\x03", upload_types) == "image/c"
+    assert sniff_content_type(b"\x01", upload_types[:2]) is None
 
 
 @pytest.mark.parametrize(
@@ -147,22 +164,25 @@ def test_output_goes_to_the_output_folder_when_given():
     assert cutout_path(Path("photos/holiday.2026.webp"), "webp", Path("out")) == Path("out/holiday.2026-cutout.webp")
 
 
-def test_images_that_fail_before_reaching_the_api_exit_1_with_their_reasons(tmp_path, capsys):
+def test_images_that_fail_before_reaching_the_api_exit_1_with_their_reasons(fake_api, tmp_path, capsys):
     text = tmp_path / "notes.png"
     text.write_text("just text")
     missing = tmp_path / "missing.jpg"
-    exit_code = main(["remove", str(text), str(missing), "--api", closed_port_url()])
+    exit_code = main(["remove", str(text), str(missing), "--api", fake_api.url])
     err = capsys.readouterr().err
     assert exit_code == 1
     assert f"{text}: unsupported_media_type: not a JPEG, PNG or WebP image" in err
     assert f"{missing}: cannot read the file" in err
+    assert len(fake_api.times(LIMITS)) == 1
+    assert fake_api.times(CREATE) == []
 
 
-def test_an_unreachable_api_fails_each_image_with_exit_1(tmp_path, capsys):
-    exit_code = main(["remove", str(DATA / "chelsea.png"), "--api", closed_port_url(), "-o", str(tmp_path / "out")])
+def test_an_unreachable_api_fails_the_run_with_exit_1_and_names_the_url(tmp_path, capsys):
+    api_url = closed_port_url()
+    exit_code = main(["remove", str(DATA / "chelsea.png"), "--api", api_url, "-o", str(tmp_path / "out")])
     assert exit_code == 1
-    assert "chelsea.png: network error" in capsys.readouterr().err
-    assert list((tmp_path / "out").iterdir()) == []
+    assert f"cannot reach the API at {api_url}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_status_of_an_unreachable_api_exits_1_and_names_the_url(capsys):

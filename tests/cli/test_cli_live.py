@@ -27,7 +27,7 @@ def test_remove_writes_a_transparent_cutout_per_image(live_api_url, tmp_path):
     assert run.returncode == 0, run.stderr
     written = [tmp_path / "out" / "chelsea-cutout.png", tmp_path / "out" / "astronaut-cutout.png"]
     assert run.stdout.split() == list(map(str, written))
-    for photo, output in zip(photos, written):
+    for photo, output in zip(photos, written, strict=True):
         with Image.open(output) as cutout_image, Image.open(photo) as original:
             assert (cutout_image.format, cutout_image.mode, cutout_image.size) == ("PNG", "RGBA", original.size)
     # Not a terminal: one plain progress line per stage, no bars or cursor moves.
@@ -47,7 +47,17 @@ def test_remove_finds_the_api_in_the_stack_file_and_writes_next_to_the_input(liv
 def test_some_images_failing_exits_1_with_the_jobs_error(live_api_url, tmp_path):
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(PNG_SIGNATURE + b"not an image behind the signature" * 64)
-    run = cutout("remove", str(damaged), str(DATA / "chelsea.png"), "--format", "mask", "--api", live_api_url, "-o", str(tmp_path))
+    run = cutout(
+        "remove",
+        str(damaged),
+        str(DATA / "chelsea.png"),
+        "--format",
+        "mask",
+        "--api",
+        live_api_url,
+        "-o",
+        str(tmp_path),
+    )
     assert run.returncode == 1
     assert f"{damaged}: corrupt_image: the PNG image is damaged or incomplete and cannot be read" in run.stderr
     with Image.open(tmp_path / "chelsea-cutout.png") as mask:

@@ -1,5 +1,6 @@
-"""The `cutout` command against a fake API on 127.0.0.1 (tests/fake_cutout_api.py) that throttles,
-fails and drops connections before it answers: transient answers are waited out, refusals are final."""
+"""The `cutout` command against a fake API on 127.0.0.1 (tests/support/fake_cutout_api.py): the limits
+it serves decide what is sent and when polling ends; it throttles, fails and drops connections before
+it answers: transient answers are waited out, refusals are final."""
 
 import itertools
 import subprocess
@@ -7,36 +8,38 @@ import sys
 from pathlib import Path
 
 import pytest
-from cutout.errors import ErrorCode
-from fake_cutout_api import CREATE, POLL, RESULT, RESET, UPLOAD, api_error, http_date_in, s3_error, throttled, unavailable
+from PIL import Image
 
+from cutout.errors import ErrorCode
+from cutout.settings import Settings
 from cutout_cli.api import MAX_ATTEMPTS
 from cutout_cli.main import main
+from tests.support import fake_cutout_api as fake
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PHOTO = DATA / "chelsea.png"
 CUTOUT = Path(sys.executable).with_name("cutout")
 UNKNOWN_JOB_ID = "0b5a9b5e-1111-4222-8333-444455556666"
-SLOW_DOWN = s3_error(503, "SlowDown", "Please reduce your request rate.")
+SLOW_DOWN = fake.s3_error(503, "SlowDown", "Please reduce your request rate.")
 
 
 def test_remove_waits_out_throttling_outages_and_a_reset_connection_to_the_cutout(fake_api, tmp_path, capsys):
-    fake_api.plan(CREATE, [throttled("2")])
-    fake_api.plan(UPLOAD, [SLOW_DOWN])
-    fake_api.plan(POLL, [unavailable(), RESET, throttled(http_date_in(3))])
+    fake_api.plan(fake.CREATE, [fake.throttled("2")])
+    fake_api.plan(fake.UPLOAD, [SLOW_DOWN])
+    fake_api.plan(fake.POLL, [fake.unavailable(), fake.RESET, fake.throttled(fake.http_date_in(3))])
     exit_code = main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)])
     err = capsys.readouterr().err
     assert exit_code == 0, err
     # The fake's result is the uploaded object: all of it arrived on the second PUT.
     assert (tmp_path / "chelsea-cutout.png").read_bytes() == PHOTO.read_bytes()
-    assert len(fake_api.times(UPLOAD)) == 2
-    assert len(fake_api.times(CREATE)) == 2
-    assert fake_api.gaps(CREATE)[0] >= 2.0  # Retry-After: 2
+    assert len(fake_api.times(fake.UPLOAD)) == 2
+    assert len(fake_api.times(fake.CREATE)) == 2
+    assert fake_api.gaps(fake.CREATE)[0] >= 2.0  # Retry-After: 2
     # 503, reset, 429, then processing and succeeded.
-    assert len(fake_api.times(POLL)) == 5
+    assert len(fake_api.times(fake.POLL)) == 5
     # Retry-After as an HTTP date 3 s ahead, in whole seconds: more than 2 s from the 429.
-    assert fake_api.gaps(POLL)[2] >= 2.0
-    assert len(fake_api.times(RESULT)) == 1
+    assert fake_api.gaps(fake.POLL)[2] >= 2.0
+    assert len(fake_api.times(fake.RESULT)) == 1
     assert "chelsea.png: retrying in 2.0 s (too_many_requests: Too Many Requests)" in err
     assert "(SlowDown: Please reduce your request rate.)" in err
     assert "failed" not in err
@@ -45,9 +48,18 @@ def test_remove_waits_out_throttling_outages_and_a_reset_connection_to_the_cutou
 @pytest.mark.parametrize(
     ("route", "refusal", "reported"),
     [
-        (CREATE, api_error(400, ErrorCode.BAD_REQUEST, "content_length: must be at most 26214400"), "bad_request: content_length: must be at most 26214400"),
-        (UPLOAD, s3_error(403, "SignatureDoesNotMatch", "The signature does not match."), "SignatureDoesNotMatch: The signature does not match."),
-        (POLL, api_error(404, ErrorCode.NOT_FOUND, "no job 'x'"), "not_found: no job 'x'"),
+        # The API has the last word: a limit lowered since the client asked for the limits.
+        (
+            fake.CREATE,
+            fake.api_error(413, ErrorCode.PAYLOAD_TOO_LARGE, "the limit is 1000 bytes"),
+            "payload_too_large: the limit is 1000 bytes",
+        ),
+        (
+            fake.UPLOAD,
+            fake.s3_error(403, "SignatureDoesNotMatch", "The signature does not match."),
+            "SignatureDoesNotMatch: The signature does not match.",
+        ),
+        (fake.POLL, fake.api_error(404, ErrorCode.NOT_FOUND, "no job 'x'"), "not_found: no job 'x'"),
     ],
 )
 def test_a_refusal_is_reported_at_once_with_its_message(fake_api, tmp_path, capsys, route, refusal, reported):
@@ -59,29 +71,84 @@ def test_a_refusal_is_reported_at_once_with_its_message(fake_api, tmp_path, caps
 
 
 def test_retries_stop_after_max_attempts_with_the_last_answer(fake_api, tmp_path, capsys):
-    fake_api.plan(CREATE, itertools.repeat(unavailable("0")))
+    fake_api.plan(fake.CREATE, itertools.repeat(fake.unavailable("0")))
     assert main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]) == 1
     assert f"{PHOTO}: internal_error: Service Unavailable" in capsys.readouterr().err
-    assert len(fake_api.times(CREATE)) == MAX_ATTEMPTS
+    assert len(fake_api.times(fake.CREATE)) == MAX_ATTEMPTS
 
 
 def test_a_retry_after_beyond_the_timeout_is_not_waited_for(fake_api, tmp_path):
-    fake_api.plan(CREATE, [throttled("3600")])
+    fake_api.plan(fake.CREATE, [fake.throttled("3600")])
     # A subprocess, so that a client sleeping out the hour fails here instead of hanging the suite.
     run = subprocess.run(
         [CUTOUT, "remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path), "--timeout", "30"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 1
     assert f"{PHOTO}: too_many_requests: Too Many Requests" in run.stderr
-    assert len(fake_api.times(CREATE)) == 1
+    assert len(fake_api.times(fake.CREATE)) == 1
 
 
 def test_status_waits_out_a_throttled_read(fake_api, capsys):
-    fake_api.plan(POLL, [throttled("1")])
+    fake_api.plan(fake.POLL, [fake.throttled("1")])
     assert main(["status", UNKNOWN_JOB_ID, "--api", fake_api.url]) == 1
     err = capsys.readouterr().err
     assert "cutout: too_many_requests: Too Many Requests (trying again in 1.0 s)" in err
     assert f"cutout: not_found: no job '{UNKNOWN_JOB_ID}'" in err
-    assert len(fake_api.times(POLL)) == 2
-    assert fake_api.gaps(POLL)[0] >= 1.0
+    assert len(fake_api.times(fake.POLL)) == 2
+    assert fake_api.gaps(fake.POLL)[0] >= 1.0
+
+
+def padded_png(path: Path, size: int) -> Path:
+    """A small PNG with zero bytes after it, size bytes in all (readers stop at its end)."""
+    Image.new("RGB", (8, 8), "red").save(path, "PNG")
+    path.write_bytes(path.read_bytes().ljust(size, b"\0"))
+    return path
+
+
+def test_an_image_over_the_served_upload_limit_is_refused_before_any_job(fake_api, tmp_path, capsys):
+    fake_api.serve_limits(Settings(max_upload_bytes=1000))
+    at_limit, over = padded_png(tmp_path / "at-limit.png", 1000), padded_png(tmp_path / "over.png", 2000)
+    assert main(["remove", str(at_limit), str(over), "--api", fake_api.url, "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{over}: payload_too_large: the image is 2000 bytes; the limit is 1000 bytes" in err
+    assert (tmp_path / "out" / "at-limit-cutout.png").read_bytes() == at_limit.read_bytes()
+    assert [job.content_length for job in fake_api.jobs.values()] == [1000]
+
+
+def test_the_type_declared_is_the_first_served_upload_type_whose_signatures_match(fake_api, tmp_path, capsys):
+    # "PNG" at offset 1 is in every PNG, so this type, listed before image/png, wins; JPEG is not served.
+    every_png = {"content_type": "image/webp", "signatures": [{"offset": 1, "hex": b"PNG".hex()}]}
+    served = [every_png] + [t for t in fake_api.limits["upload_types"] if t["content_type"] != "image/jpeg"]
+    fake_api.limits["upload_types"] = served
+    jpeg = tmp_path / "photo.jpg"
+    Image.new("RGB", (8, 8), "red").save(jpeg, "JPEG")
+    assert main(["remove", str(PHOTO), str(jpeg), "--api", fake_api.url, "-o", str(tmp_path)]) == 1
+    assert f"{jpeg}: unsupported_media_type" in capsys.readouterr().err
+    assert [job.content_type for job in fake_api.jobs.values()] == ["image/webp"]
+
+
+def test_polling_stops_at_a_status_the_api_lists_as_terminal(fake_api, tmp_path, capsys):
+    fake_api.limits["terminal_statuses"].append("processing")
+    assert main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]) == 1
+    assert f"{PHOTO}: the job ended processing" in capsys.readouterr().err
+    assert len(fake_api.times(fake.POLL)) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_limits_are_asked_once_per_run_and_a_throttled_ask_is_waited_out(fake_api, tmp_path, capsys):
+    fake_api.plan(fake.LIMITS, [fake.throttled("1")])
+    coffee = DATA / "coffee.png"
+    assert main(["remove", str(PHOTO), str(coffee), "--api", fake_api.url, "-o", str(tmp_path)]) == 0
+    assert "cutout: too_many_requests: Too Many Requests (trying again in 1.0 s)" in capsys.readouterr().err
+    assert len(fake_api.times(fake.LIMITS)) == 2
+    assert len(fake_api.times(fake.CREATE)) == 2
+
+
+def test_an_api_without_limits_fails_the_run_before_any_job(fake_api, tmp_path, capsys):
+    fake_api.plan(fake.LIMITS, [fake.api_error(404, ErrorCode.NOT_FOUND, "no such route")])
+    assert main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]) == 1
+    assert "cutout: not_found: no such route" in capsys.readouterr().err
+    assert fake_api.times(fake.CREATE) == []

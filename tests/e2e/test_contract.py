@@ -21,11 +21,17 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 def test_every_answer_is_one_the_document_allows(stack, tmp_path):
     run = subprocess.run(
         [
-            SCHEMATHESIS, "run", f"{stack.api_url}/v1/openapi.json",
-            "--checks", ",".join(CHECKS),
-            "--max-examples", str(EXAMPLES),
-            "--request-timeout", "30",
-            "--generation-database", "none",
+            SCHEMATHESIS,
+            "run",
+            f"{stack.api_url}/v1/openapi.json",
+            "--checks",
+            ",".join(CHECKS),
+            "--max-examples",
+            str(EXAMPLES),
+            "--request-timeout",
+            "30",
+            "--generation-database",
+            "none",
             "--no-color",
         ],
         cwd=tmp_path,  # whatever Schemathesis keeps between runs stays out of the working tree

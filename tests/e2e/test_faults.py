@@ -24,14 +24,14 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
-from deployed_stack import INFERENCE_TIMEOUT_S, MAX_RECEIVE_COUNT, STAGE_ORDER
-from hostile_images import encoded, photo
+from tests.support.deployed_stack import INFERENCE_TIMEOUT_S, MAX_RECEIVE_COUNT, STAGE_ORDER
+from tests.support.hostile_images import encoded, photo
 
 # The queue's visibility timeout is 6x the inference timeout (infra/settings.py); a redelivery
 # waits it out, then needs time for the attempt itself on a busy machine.
@@ -47,7 +47,7 @@ def jpeg(name: str, size: tuple[int, int] | None = None) -> bytes:
 
 
 def iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def assert_succeeded_once(stack, job_id: str) -> dict:
@@ -284,7 +284,9 @@ def test_a_duplicate_s3_event_produces_one_result(stack):
     stack.wait_until(lambda: f"uploads/{job_id}" not in stack.keys_of(job_id), "the re-put upload is deleted")
 
     assert again.status_code == 200
-    assert lasting_state(assert_succeeded_once(stack, job_id)) == lasting_state(done), "a late duplicate changes nothing"
+    assert lasting_state(assert_succeeded_once(stack, job_id)) == lasting_state(done), (
+        "a late duplicate changes nothing"
+    )
 
 
 def test_a_duplicate_sqs_message_produces_one_result(stack):

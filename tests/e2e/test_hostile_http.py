@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from hostile_images import CASES, LIMITS, Case
+from tests.support.hostile_images import CASES, LIMITS, Case
 
 SUBMITTERS = 8
 
@@ -48,7 +48,7 @@ def push(stack, case: Case) -> Outcome:
 @pytest.fixture(scope="module")
 def outcomes(stack) -> dict[str, Outcome]:
     with ThreadPoolExecutor(SUBMITTERS) as pool:
-        return dict(zip((case.name for case in CASES), pool.map(lambda case: push(stack, case), CASES)))
+        return dict(zip((case.name for case in CASES), pool.map(lambda case: push(stack, case), CASES), strict=True))
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)

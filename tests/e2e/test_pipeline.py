@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from deployed_stack import ENDPOINT
 from PIL import Image
+
+from tests.support.deployed_stack import ENDPOINT
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
@@ -130,5 +131,8 @@ def test_links_self_on_the_apis_own_host_name(stack):
     # That name resolves to 127.0.0.1 in public DNS, which this offline machine cannot ask.
     followed = requests.get(f"{ENDPOINT}{link.path}", headers={"Host": link.netloc}, timeout=10)
 
-    assert created.status_code == 201 and (link.netloc, link.path) == (host, f"/{stage}/v1/jobs/{created.json()['job_id']}")
+    assert created.status_code == 201 and (link.netloc, link.path) == (
+        host,
+        f"/{stage}/v1/jobs/{created.json()['job_id']}",
+    )
     assert followed.status_code == 200 and followed.json()["job_id"] == created.json()["job_id"]

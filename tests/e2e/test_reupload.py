@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from hostile_images import encoded, photo
+from tests.support.hostile_images import encoded, photo
 
 ARCHIVED = "GLACIER"
 # LocalStack's async retry delays (1x and 2x LAMBDA_RETRY_BASE_DELAY, 60 s), then the destination.

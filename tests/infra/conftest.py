@@ -1,7 +1,8 @@
 """One synthesis per packaging (and one with every knob turned) per session: synth takes seconds."""
 
 import pytest
-from stack_synthesis import TUNED, Synthesized
+
+from tests.support.stack_synthesis import TUNED, Synthesized
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,18 @@
 """Local bundling: what goes into a zip or layer asset, and the per-requirements package cache."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from infra import bundling
-from infra.bundling import LocalBundling
+from infra.bundling import RUNTIME, LocalBundling
+
+
+def test_the_tests_run_the_python_lambda_runs():
+    """One constant (pyproject.toml's requires-python) gives the runtime and the venv's Python."""
+    assert RUNTIME.name == f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
 @pytest.fixture
@@ -40,8 +46,10 @@ def test_a_layer_goes_under_its_prefix_and_extra_files_where_named(source, tmp_p
 
 
 def test_a_missing_extra_file_says_how_to_get_it(source, tmp_path):
-    with pytest.raises(FileNotFoundError, match="fetch_model"):
-        LocalBundling(source, extra_files={"models/m.onnx": tmp_path / "absent.onnx"}).try_bundle(str(tmp_path / "o"), None)
+    with pytest.raises(FileNotFoundError, match="make model"):
+        LocalBundling(source, extra_files={"models/m.onnx": tmp_path / "absent.onnx"}).try_bundle(
+            str(tmp_path / "o"), None
+        )
 
 
 def test_requirements_are_installed_once_for_lambdas_platform(source, tmp_path, monkeypatch):

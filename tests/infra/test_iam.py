@@ -34,7 +34,12 @@ def all_statements(stack) -> list[tuple[str, dict]]:
     for key, resource in stack.resources.items():
         props = resource.get("Properties", {})
         documents = []
-        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+        if resource["Type"] in (
+            "AWS::IAM::Policy",
+            "AWS::IAM::ManagedPolicy",
+            "AWS::S3::BucketPolicy",
+            "AWS::SQS::QueuePolicy",
+        ):
             documents.append(props["PolicyDocument"])
         if resource["Type"] == "AWS::IAM::Role":
             documents.extend(policy["PolicyDocument"] for policy in props.get("Policies", []))
@@ -68,7 +73,9 @@ def test_no_policy_allows_a_wildcard_action(any_stack):
 def test_no_policy_allows_a_wildcard_resource_where_an_arn_exists(any_stack):
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
     auto_delete_roles = {
-        key for key in any_stack.of_type("AWS::IAM::Role") if key.startswith("CustomS3AutoDeleteObjectsCustomResourceProvider")
+        key
+        for key in any_stack.of_type("AWS::IAM::Role")
+        if key.startswith("CustomS3AutoDeleteObjectsCustomResourceProvider")
     }
     for owner, statement in all_statements(any_stack):
         if statement["Effect"] != "Allow":
@@ -85,7 +92,8 @@ def test_no_policy_allows_a_wildcard_resource_where_an_arn_exists(any_stack):
 
 def test_only_cdk_custom_resource_roles_carry_managed_policies(any_stack):
     function_roles = {
-        function["Properties"]["Role"]["Fn::GetAtt"][0] for function in (any_stack.function(w.name)[1] for w in FUNCTIONS)
+        function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for function in (any_stack.function(w.name)[1] for w in FUNCTIONS)
     }
     for key, role in any_stack.of_type("AWS::IAM::Role").items():
         managed = role["Properties"].get("ManagedPolicyArns", [])
@@ -125,7 +133,13 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
         if isinstance(wiring.trigger, QueueTrigger):
             expect(
                 {"Fn::GetAtt": [queue_key, "Arn"]},
-                {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+                {
+                    "sqs:ReceiveMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueUrl",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                },
             )
         for destination in FUNCTIONS:
             if destination.trigger == AsyncFailureTrigger(source=wiring.name):

@@ -1,12 +1,14 @@
 """Each resource's properties, as the settings and the wiring description ask for them."""
 
 import json
+from dataclasses import fields, replace
 
 from cutout.browser import CorsPolicy
 from cutout.errors import ErrorCode
+from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from cutout.settings import Settings
-
+from infra import PYTHON_VERSION
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR
 from infra.wiring import FUNCTIONS, INFERENCE, NORMALIZE, NORMALIZE_FAILURES, ZIP_MODEL_DIR, ApiTrigger
 
@@ -79,11 +81,14 @@ def test_jobs_table_is_on_demand_with_ttl_and_switchable_recovery(image_stack, t
     for stack in (image_stack, tuned_stack):
         _, table = stack.only("AWS::DynamoDB::Table")
         props = table["Properties"]
-        assert props["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
-        assert props["AttributeDefinitions"] == [{"AttributeName": "job_id", "AttributeType": "S"}]
+        assert props["KeySchema"] == [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is stack.settings.point_in_time_recovery
+        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+        assert (
+            props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+            is stack.settings.point_in_time_recovery
+        )
     assert image_stack.settings.point_in_time_recovery is False
     assert tuned_stack.settings.point_in_time_recovery is True
 
@@ -113,17 +118,24 @@ def test_max_receive_count_reaches_queue_and_functions_alike(tuned_stack):
         assert function["Properties"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == "5"
 
 
+# The inference package's own: its image's Dockerfile or its zip environment (the wiring) sets them.
+MODEL_SETTINGS = ("CUTOUT_MODEL", "CUTOUT_MODEL_DIR")
+
+
 def test_every_function_gets_every_service_setting(any_stack):
     settings = any_stack.settings
+    expected = replace(
+        settings.service,
+        allowed_origins=tuple(settings.allowed_origins),
+        s3_addressing_style=settings.s3_addressing_style,
+    )
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
         env = function["Properties"]["Environment"]["Variables"]
-        for field in Settings.__dataclass_fields__:
-            assert field.upper() in env, (wiring.name, field)
-        assert Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)}) == Settings(
-            **{**settings.service.__dict__, "allowed_origins": ",".join(settings.allowed_origins)}
-        )
-        assert env["S3_ADDRESSING_STYLE"] == settings.s3_addressing_style
+        for variable in {field.name.upper() for field in fields(Settings)} - set(MODEL_SETTINGS):
+            assert variable in env, (wiring.name, variable)
+        shared = {k: v for k, v in env.items() if isinstance(v, str) and k not in MODEL_SETTINGS}
+        assert Settings.from_env(shared) == expected
         assert env["POWERTOOLS_LOG_LEVEL"] == settings.log_level
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == settings.metrics_namespace
         assert env["POWERTOOLS_TRACE_DISABLED"] == str(not settings.tracing).lower()
@@ -158,7 +170,7 @@ def test_zip_functions_use_their_handler_and_the_shared_layer(any_stack):
         _, function = any_stack.function(wiring.name)
         props = function["Properties"]
         assert props["Handler"] == wiring.handler
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == f"python{PYTHON_VERSION}"
         assert props["Layers"] == [{"Ref": layer_key}]
         for key, value in wiring.zip_environment.items():
             assert props["Environment"]["Variables"][key] == value
@@ -226,7 +238,9 @@ def test_reserved_concurrency_comes_from_settings(any_stack, tuned_stack):
         _, function = any_stack.function(wiring.name)
         reserved = function["Properties"].get("ReservedConcurrentExecutions")
         assert reserved == any_stack.settings.reserved_concurrency[wiring.name], wiring.name
-    tuned = {w.name: tuned_stack.function(w.name)[1]["Properties"].get("ReservedConcurrentExecutions") for w in FUNCTIONS}
+    tuned = {
+        w.name: tuned_stack.function(w.name)[1]["Properties"].get("ReservedConcurrentExecutions") for w in FUNCTIONS
+    }
     assert tuned == {"api": 30, "normalize": 8, "normalize_failures": None, "inference": 20}
 
 
@@ -241,7 +255,7 @@ def test_normalize_hands_the_events_it_gives_up_on_to_its_failure_handler(any_st
     }
     assert NORMALIZE_FAILURES.trigger.source == NORMALIZE.name
     assert NORMALIZE_FAILURES.folder == NORMALIZE.folder
-    assert failures["Properties"]["Handler"] == "normalize_handler.gave_up_handler"
+    assert failures["Properties"]["Handler"] == "cutout_normalize.handler.gave_up_handler"
 
 
 def test_tracing_is_switchable(image_stack, tuned_stack):
@@ -282,13 +296,19 @@ def test_api_routes_proxy_to_the_api_function(any_stack):
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         assert api_key in str(integration["Uri"])
-    preflights = {path_of(m["Properties"]["ResourceId"]) for m in methods.values() if m["Properties"]["HttpMethod"] == "OPTIONS"}
+    preflights = {
+        path_of(m["Properties"]["ResourceId"]) for m in methods.values() if m["Properties"]["HttpMethod"] == "OPTIONS"
+    }
     assert {route.path for route in routes} <= preflights
 
 
 def test_cors_preflight_answers_every_configured_origin(any_stack):
     origins = any_stack.settings.allowed_origins
-    preflights = [m["Properties"] for m in any_stack.of_type("AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    preflights = [
+        m["Properties"]
+        for m in any_stack.of_type("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "OPTIONS"
+    ]
     assert preflights
     for preflight in preflights:
         (response,) = preflight["Integration"]["IntegrationResponses"]
@@ -301,17 +321,30 @@ def test_cors_preflight_answers_every_configured_origin(any_stack):
 
 
 def gateway_responses(stack) -> dict[str, dict]:
-    return {r["Properties"]["ResponseType"]: r["Properties"] for r in stack.of_type("AWS::ApiGateway::GatewayResponse").values()}
+    return {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in stack.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
 
 
 def test_gateway_errors_answer_in_the_apis_error_body(any_stack):
     responses = gateway_responses(any_stack)
 
-    assert set(responses) == {"THROTTLED", "MISSING_AUTHENTICATION_TOKEN", "REQUEST_TOO_LARGE", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert set(responses) == {
+        "THROTTLED",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "REQUEST_TOO_LARGE",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    }
     codes = {}
     for response_type, response in responses.items():
         # API Gateway substitutes its message as a quoted JSON string.
-        body = json.loads(response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"Too Many Requests"'))
+        body = json.loads(
+            response["ResponseTemplates"]["application/json"].replace(
+                "$context.error.messageString", '"Too Many Requests"'
+            )
+        )
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
         codes[response_type] = body["error"]["code"]
     assert codes == {
@@ -322,7 +355,9 @@ def test_gateway_errors_answer_in_the_apis_error_body(any_stack):
         "DEFAULT_5XX": ErrorCode.INTERNAL_ERROR,
     }
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
-    assert all("StatusCode" not in r for t, r in responses.items() if t != "MISSING_AUTHENTICATION_TOKEN"), "API Gateway's own status"
+    assert all("StatusCode" not in r for t, r in responses.items() if t != "MISSING_AUTHENTICATION_TOKEN"), (
+        "API Gateway's own status"
+    )
 
 
 def test_gateway_errors_carry_cors_for_the_one_allowed_origin(zip_stack):
@@ -347,9 +382,10 @@ def test_gateway_errors_answer_each_of_several_origins(tuned_stack):
 
 
 def test_the_function_and_the_gateway_share_one_cors_policy(tuned_stack):
-    policy = CorsPolicy.from_setting(",".join(tuned_stack.settings.allowed_origins))
+    policy = CorsPolicy(tuple(tuned_stack.settings.allowed_origins))
     _, function = tuned_stack.function("api")
-    assert CorsPolicy.from_setting(function["Properties"]["Environment"]["Variables"]["ALLOWED_ORIGINS"]) == policy
+    environment = {"ALLOWED_ORIGINS": function["Properties"]["Environment"]["Variables"]["ALLOWED_ORIGINS"]}
+    assert CorsPolicy(Settings.from_env(environment).allowed_origins) == policy
     methods = [m["Properties"] for m in tuned_stack.of_type("AWS::ApiGateway::Method").values()]
     for preflight in [method for method in methods if method["HttpMethod"] == "OPTIONS"]:
         (response,) = preflight["Integration"]["IntegrationResponses"]
@@ -383,10 +419,17 @@ def test_alarms_watch_dead_letters_queue_age_and_every_function(any_stack):
     def on(metric: str, dimension: dict) -> list[dict]:
         return [a for a in alarms if a["MetricName"] == metric and dimension in a["Dimensions"]]
 
-    (dead,) = on("ApproximateNumberOfMessagesVisible", {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_key, "QueueName"]}})
+    (dead,) = on(
+        "ApproximateNumberOfMessagesVisible", {"Name": "QueueName", "Value": {"Fn::GetAtt": [dead_key, "QueueName"]}}
+    )
     assert (dead["Threshold"], dead["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-    (age,) = on("ApproximateAgeOfOldestMessage", {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_key, "QueueName"]}})
-    assert (age["Threshold"], age["ComparisonOperator"]) == (any_stack.settings.queue_age_alarm_s, "GreaterThanThreshold")
+    (age,) = on(
+        "ApproximateAgeOfOldestMessage", {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_key, "QueueName"]}}
+    )
+    assert (age["Threshold"], age["ComparisonOperator"]) == (
+        any_stack.settings.queue_age_alarm_s,
+        "GreaterThanThreshold",
+    )
     for wiring in FUNCTIONS:
         key, _ = any_stack.function(wiring.name)
         (errors,) = on("Errors", {"Name": "FunctionName", "Value": {"Ref": key}})

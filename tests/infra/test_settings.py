@@ -2,10 +2,10 @@
 deployment the functions would refuse fails at synth."""
 
 import pytest
-from stack_synthesis import CDK_CONTEXT, app_for
 
 from infra.settings import SERVICE_KEYS, SettingsError, StackSettings
 from infra.wiring import FUNCTIONS
+from tests.support.stack_synthesis import CDK_CONTEXT, app_for
 
 
 def settings_with(**overrides) -> StackSettings:

@@ -1,24 +1,12 @@
 """One LocalStack for the session, started with the project's runner and stopped at the end."""
 
-import importlib.util
-from pathlib import Path
-
 import boto3
 import pytest
 from botocore.config import Config
 
-REPO = Path(__file__).resolve().parents[2]
+from localdev import localstack_host as runner
+
 REGION = "us-east-1"
-
-
-def _load_runner():
-    spec = importlib.util.spec_from_file_location("cutout_localstack_runner", REPO / "localstack" / "runner.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = _load_runner()
 
 
 @pytest.fixture(scope="session")

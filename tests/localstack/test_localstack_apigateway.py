@@ -3,7 +3,8 @@
 import json
 
 import requests
-from localstack_support import create_function, unique
+
+from tests.support.localstack_calls import create_function, unique
 
 ECHO_HANDLER = """
 import json
@@ -36,9 +37,7 @@ def test_rest_api_proxy_reaches_the_function_and_returns_its_response(aws, local
     apigateway.create_deployment(restApiId=api_id, stageName="v1")
 
     # The path form of the URL: *.execute-api.localhost.localstack.cloud does not resolve offline.
-    response = requests.post(
-        f"{localstack}/restapis/{api_id}/v1/_user_request_/jobs/abc", data="photo", timeout=30
-    )
+    response = requests.post(f"{localstack}/restapis/{api_id}/v1/_user_request_/jobs/abc", data="photo", timeout=30)
 
     assert response.status_code == 201
     assert response.headers["X-Cutout"] == "yes"

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from localstack_support import unique, wait_for
+
+from tests.support.localstack_calls import RUNTIME, unique, wait_for
 
 # Answers the way CDK's Custom::S3BucketNotifications handler does: a PUT to the ResponseURL.
 NOTIFICATIONS_HANDLER = """
@@ -63,7 +64,7 @@ def function(code: str) -> dict:
     return {
         "Type": "AWS::Lambda::Function",
         "Properties": {
-            "Runtime": "python3.11",
+            "Runtime": RUNTIME,
             "Handler": "index.handler",
             "Role": {"Fn::GetAtt": ["Role", "Arn"]},
             "Timeout": 30,

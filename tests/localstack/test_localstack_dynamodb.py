@@ -2,7 +2,8 @@
 
 import pytest
 from botocore.exceptions import ClientError
-from localstack_support import unique
+
+from tests.support.localstack_calls import unique
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
-"""The Cutout runtime executor: zip functions with layers run as Python 3.11 processes on the host."""
+"""The Cutout runtime executor: zip functions with layers run as processes of the project's Python on the host."""
 
 import json
 
-from localstack_support import create_function, invoke, unique, wait_for, zip_files
+import pytest
+from botocore.exceptions import ClientError
+
+from infra import PYTHON_VERSION
+from tests.support.localstack_calls import RUNTIME, create_function, invoke, unique, wait_for, zip_files
 
 PROBE_HANDLER = """
 import os, sys
@@ -33,12 +37,12 @@ def publish_layer(aws) -> str:
         }
     )
     layer = aws("lambda").publish_layer_version(
-        LayerName=unique("layer"), Content={"ZipFile": content}, CompatibleRuntimes=["python3.11"]
+        LayerName=unique("layer"), Content={"ZipFile": content}, CompatibleRuntimes=[RUNTIME]
     )
     return layer["LayerVersionArn"]
 
 
-def test_zip_function_with_layer_runs_on_python_311_and_reaches_localstack(aws):
+def test_zip_function_with_layer_runs_on_the_runtimes_python_and_reaches_localstack(aws):
     queue_url = aws("sqs").create_queue(QueueName=unique("probe"))["QueueUrl"]
     name = create_function(
         aws,
@@ -51,7 +55,7 @@ def test_zip_function_with_layer_runs_on_python_311_and_reaches_localstack(aws):
 
     assert "FunctionError" not in response, result
     assert result["event"] == {"hello": "world"}
-    assert result["python"] == [3, 11]
+    assert result["python"] == [int(part) for part in PYTHON_VERSION.split(".")]
     assert result["layer"] == "from the layer"
     assert result["shadowed"] == "function"
     assert "/.localstack/" in result["home"]
@@ -80,12 +84,7 @@ def test_import_error_is_reported_as_lambda_does(aws):
 
 
 def test_timeout_kills_the_invocation_and_the_next_one_gets_a_fresh_runtime(aws):
-    handler = (
-        "import time\n"
-        "def handler(event, context):\n"
-        "    time.sleep(event['sleep'])\n"
-        "    return 'done'\n"
-    )
+    handler = "import time\ndef handler(event, context):\n    time.sleep(event['sleep'])\n    return 'done'\n"
     name = create_function(aws, {"handler.py": handler}, timeout=1)
 
     response, result = invoke(aws, name, {"sleep": 5})
@@ -129,3 +128,16 @@ def test_sqs_event_source_mapping_invokes_and_sends_poison_messages_to_the_dlq(a
     dead = wait_for(lambda: sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=1).get("Messages"), timeout=40)
     assert [message["Body"] for message in dead] == ["poison"]
     assert [obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["job-1"]
+
+
+def test_a_function_of_another_runtime_is_refused_not_run_on_the_venvs_python(aws):
+    """Tests must run the Python Lambda runs: the executor will not stand in for another version."""
+    other_runtime = "python3.12" if PYTHON_VERSION != "3.12" else "python3.13"
+    name = create_function(
+        aws, {"handler.py": "def handler(event, context):\n    return 'ran'\n"}, runtime=other_runtime
+    )
+
+    with pytest.raises(
+        ClientError, match=f"runtime {other_runtime}, but CUTOUT_LAMBDA_PYTHON is python{PYTHON_VERSION}"
+    ):
+        invoke(aws, name, {})

@@ -6,6 +6,8 @@ import subprocess
 
 import requests
 
+from localdev.processes import port_open
+
 
 def listening_sockets(pids: set[int]) -> list[str]:
     """Local addresses of the TCP sockets that these processes listen on."""
@@ -45,7 +47,7 @@ def test_settings_come_from_the_compose_file_plus_host_only_ones(localstack_runn
 
 
 def test_localstack_and_its_lambda_runtimes_listen_on_127_0_0_1_only(localstack_runner, localstack, aws):
-    from localstack_support import create_function, invoke
+    from tests.support.localstack_calls import create_function, invoke
 
     # A warm function keeps its runtime, a process of LocalStack's group, listening.
     invoke(aws, create_function(aws, {"handler.py": "def handler(event, context):\n    return 1\n"}), {})
@@ -73,7 +75,7 @@ def test_stop_ends_every_process_and_frees_the_port_then_start_again(localstack_
 
     assert localstack_runner.status() == "stopped"
     assert process_group(pid) == set()
-    assert not localstack_runner._port_open()
+    assert not port_open(localstack_runner.PORT)
 
     assert localstack_runner.start() == localstack
     assert requests.get(f"{localstack}/_localstack/health", timeout=5).ok

@@ -2,7 +2,8 @@
 
 import pytest
 import requests
-from localstack_support import unique
+
+from tests.support.localstack_calls import unique
 
 
 @pytest.fixture

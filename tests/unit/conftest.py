@@ -9,8 +9,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cutout_aws import SERVICES, JobQueue, JobRepository, ObjectStore
-from lambda_runtime import LambdaContext
+from cutout.aws import SERVICES, JobQueue, JobRepository, ObjectStore
+from cutout.jobs import PARTITION_KEY
+from tests.support.fake_aws import create_job_table
+from tests.support.inference import provisioned_model
+from tests.support.lambda_runtime import LambdaContext
 
 
 @dataclass
@@ -18,7 +21,6 @@ class Aws:
     table_name: str
     bucket_name: str
     queue_url: str
-    dlq_url: str
     jobs: JobRepository
     store: ObjectStore
     queue: JobQueue
@@ -34,6 +36,18 @@ class Aws:
     def object_keys(self) -> list[str]:
         listing = self.s3.list_objects_v2(Bucket=self.bucket_name)
         return sorted(o["Key"] for o in listing.get("Contents", []))
+
+    def overwrite(self, job_id: str, attribute: str, value) -> None:
+        """Set a stored attribute behind the repository's back: a deadline as time passing leaves it."""
+        boto3.resource("dynamodb").Table(self.table_name).update_item(
+            Key={PARTITION_KEY: job_id},
+            UpdateExpression="SET #attribute = :value",
+            ExpressionAttributeNames={"#attribute": attribute},
+            ExpressionAttributeValues={":value": value},
+        )
+
+    def stored_item(self, job_id: str) -> dict:
+        return boto3.resource("dynamodb").Table(self.table_name).get_item(Key={PARTITION_KEY: job_id})["Item"]
 
     def queued_job_ids(self) -> list[str]:
         messages = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -51,30 +65,14 @@ def aws():
     forget_services()
     with mock_aws():
         table_name, bucket_name = os.environ["TABLE_NAME"], os.environ["BUCKET_NAME"]
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=table_name,
-            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
+        create_job_table(boto3.client("dynamodb"), table_name)
         boto3.client("s3").create_bucket(Bucket=bucket_name)
-        sqs = boto3.client("sqs")
-        dlq_url = sqs.create_queue(QueueName="cutout-inference-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue_url = sqs.create_queue(
-            QueueName="cutout-inference",
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})},
-        )["QueueUrl"]
+        queue_url = boto3.client("sqs").create_queue(QueueName="cutout-inference")["QueueUrl"]
         assert queue_url == os.environ["QUEUE_URL"]
         yield Aws(
             table_name=table_name,
             bucket_name=bucket_name,
             queue_url=queue_url,
-            dlq_url=dlq_url,
             jobs=JobRepository(table_name),
             store=ObjectStore(bucket_name),
             queue=JobQueue(queue_url),
@@ -120,7 +118,10 @@ def throttle_dynamodb(aws):
             def refuse(**_):
                 if next(refusals, None) is None:
                     return None
-                throttled = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}
+                throttled = {
+                    "Code": "ProvisionedThroughputExceededException",
+                    "Message": "Rate of requests exceeds the allowed throughput.",
+                }
                 return RefusedCall(), {"Error": throttled, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
             hook(f"dynamodb.{operation}", refuse)
@@ -154,3 +155,12 @@ def interleave(aws):
 @pytest.fixture
 def lambda_context():
     return LambdaContext()
+
+
+@pytest.fixture(scope="session")
+def inference():
+    """The inference function's handler, with the model where the function is told to find it."""
+    os.environ["CUTOUT_MODEL_DIR"] = str(provisioned_model().parent)
+    from cutout_inference import handler as inference_handler
+
+    return inference_handler.lambda_handler

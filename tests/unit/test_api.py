@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import time
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -15,14 +16,17 @@ import requests
 import schemathesis
 from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
-import api_handler
-from lambda_runtime import LambdaContext, proxy_event
 from cutout import jobs as job_rules
-from cutout.browser import ANSWER_HEADERS, CorsPolicy
-from cutout.jobs import ACCEPTED_UPLOAD_TYPES, JobStatus
+from cutout.aws import settings
+from cutout.browser import ANSWER_HEADERS
+from cutout.formats import ACCEPTED_UPLOAD_TYPES
+from cutout.jobs import TTL_ATTRIBUTE, Job, JobRequest, JobStatus, OutputFormat, ResultFile
 from cutout.keys import result_key
+from cutout.limits import service_limits
 from cutout.settings import Settings
-from cutout_aws import settings
+from cutout.views import public_view
+from cutout_api import handler as api_handler
+from tests.support.lambda_runtime import LambdaContext, proxy_event
 
 JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
 CONFORMANCE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -32,7 +36,10 @@ DOCUMENTED_STATUSES = {
     ("GET", "/v1/jobs/{job_id}"): {"200", "404", "429", "500"},
     ("DELETE", "/v1/jobs/{job_id}"): {"200", "404", "409", "429", "500"},
     ("GET", "/v1/health"): {"200", "429", "500"},
+    ("GET", "/v1/limits"): {"200", "429", "500"},
 }
+# Routes that only read the function's own settings cannot fail on their own.
+CANNOT_FAIL = {("GET", "/v1/health"), ("GET", "/v1/limits")}
 
 
 def openapi_document() -> dict:
@@ -75,7 +82,10 @@ def call_handler(aws, lambda_context, contract):
         response = api_handler.lambda_handler(event, lambda_context)
         check_against_contract(contract, event, response)
         headers = response["multiValueHeaders"]
-        assert {name: headers[name] for name in ANSWER_HEADERS} == {"Cache-Control": ["no-store"], "X-Content-Type-Options": ["nosniff"]}
+        assert {name: headers[name] for name in ANSWER_HEADERS} == {
+            "Cache-Control": ["no-store"],
+            "X-Content-Type-Options": ["nosniff"],
+        }
         return response["statusCode"], json.loads(response["body"]), headers
 
     return call
@@ -105,7 +115,9 @@ def localstack_event_for_url(method: str, url: str) -> dict:
     parts = urlsplit(url)
     match = re.fullmatch(r"/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)", parts.path)
     assert match, url
-    event = proxy_event(method, match["path"], headers={"Host": parts.netloc, "X-Forwarded-Proto": "HTTP"}, stage=match["stage"])
+    event = proxy_event(
+        method, match["path"], headers={"Host": parts.netloc, "X-Forwarded-Proto": "HTTP"}, stage=match["stage"]
+    )
     event["requestContext"]["apiId"] = match["api"]
     return event
 
@@ -127,7 +139,7 @@ def succeed(aws, job_id: str, when: float, width: int, height: int, size: int) -
         JobStatus.PROCESSING,
         JobStatus.SUCCEEDED,
         when,
-        result={"format": "png", "content_type": "image/png", "width": width, "height": height, "bytes": size},
+        result=ResultFile(OutputFormat.PNG, "image/png", width, height, size),
         result_expires_at=int(when + 3600),
     )
 
@@ -145,10 +157,12 @@ def test_create_job_returns_upload_instructions(api, aws):
     assert body["upload"]["method"] == "PUT"
     assert body["upload"]["headers"] == {"Content-Type": "image/jpeg", "Content-Length": str(len(JPEG_BYTES))}
     assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in body["upload"]["url"]
-    assert body["links"] == {"self": f"https://abc123.execute-api.us-east-1.amazonaws.com/v1api/v1/jobs/{body['job_id']}"}
+    assert body["links"] == {
+        "self": f"https://abc123.execute-api.us-east-1.amazonaws.com/v1api/v1/jobs/{body['job_id']}"
+    }
     stored = aws.jobs.get(body["job_id"], time.time())
-    assert stored["status"] == "awaiting_upload" and stored["output_format"] == "webp"
-    assert stored["expires_at"] > time.time() + 3600
+    assert stored.status == "awaiting_upload" and stored.output_format == "webp"
+    assert stored.expires_at > time.time() + 3600
 
 
 def test_presigned_put_uploads_the_declared_bytes(api, aws):
@@ -211,11 +225,7 @@ def test_unknown_or_malformed_job_is_404(api, job_id):
 def test_job_past_its_retention_is_404_even_before_ttl_deletion(api, aws):
     _, created, _ = create(api)
     # The item stays in the table: DynamoDB's TTL deletes expired items only eventually.
-    boto3.resource("dynamodb").Table(aws.table_name).update_item(
-        Key={"job_id": created["job_id"]},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": int(time.time()) - 1},
-    )
+    aws.overwrite(created["job_id"], TTL_ATTRIBUTE, int(time.time()) - 1)
 
     status, _, _ = api("GET", f"/v1/jobs/{created['job_id']}")
 
@@ -273,7 +283,7 @@ def test_cancel_before_processing(api, aws):
     status, body, _ = api("DELETE", f"/v1/jobs/{created['job_id']}")
 
     assert status == 200 and body["status"] == "cancelled"
-    assert aws.jobs.get(created["job_id"], time.time())["status"] == "cancelled"
+    assert aws.jobs.get(created["job_id"], time.time()).status == "cancelled"
 
 
 def test_cancel_once_processing_is_409(api, aws):
@@ -285,7 +295,7 @@ def test_cancel_once_processing_is_409(api, aws):
 
     assert status == 409
     assert body["error"]["code"] == "not_cancellable"
-    assert aws.jobs.get(job_id, now)["status"] == "processing"
+    assert aws.jobs.get(job_id, now).status == "processing"
 
 
 def test_cancel_unknown_job_is_404(api):
@@ -328,11 +338,7 @@ def test_cors_headers_for_browser_origins(api):
 def test_job_whose_upload_never_came_is_expired_for_good(api, aws):
     _, created, _ = create(api)
     job_id = created["job_id"]
-    boto3.resource("dynamodb").Table(aws.table_name).update_item(
-        Key={"job_id": job_id},
-        UpdateExpression="SET upload_expires_at = :past",
-        ExpressionAttributeValues={":past": int(time.time()) - 1},
-    )
+    aws.overwrite(job_id, "upload_expires_at", int(time.time()) - 1)
 
     status, body, _ = api("GET", f"/v1/jobs/{job_id}")
     late_upload = aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time())
@@ -342,7 +348,7 @@ def test_job_whose_upload_never_came_is_expired_for_good(api, aws):
     assert body["error"]["code"] == "upload_not_received"
     assert late_upload is None, "a late S3 event finds the job expired"
     assert cancel_status == 409
-    assert aws.jobs.get(job_id, time.time())["status"] == "expired"
+    assert aws.jobs.get(job_id, time.time()).status == "expired"
 
 
 def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):
@@ -356,7 +362,7 @@ def test_job_stalled_in_a_stage_reads_failed_and_stays_failed(api, aws):
     assert status == 200
     assert body["status"] == "failed" and body["error"]["code"] == "stalled"
     assert late_worker is None
-    assert aws.jobs.get(job_id, time.time())["status"] == "failed"
+    assert aws.jobs.get(job_id, time.time()).status == "failed"
 
 
 def raw_post(body, content_type: str | None = "application/json", base64_encoded: bool = False) -> dict:
@@ -383,20 +389,40 @@ NESTED_3000 = "[" * 3000 + "]" * 3000
         # A "simple" request any web page can send cross-origin, without a preflight.
         (raw_post(VALID_BODY, "text/plain"), 415, "unsupported_media_type"),
         (raw_post(VALID_BODY, "text/plain;charset=UTF-8"), 415, "unsupported_media_type"),
-        (raw_post("content_type=image/jpeg&content_length=1000", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"),
+        (
+            raw_post("content_type=image/jpeg&content_length=1000", "application/x-www-form-urlencoded"),
+            415,
+            "unsupported_media_type",
+        ),
         (raw_post(VALID_BODY, None), 415, "unsupported_media_type"),
         # Bytes that are not UTF-8: API Gateway (and LocalStack) pass them base64-encoded.
         (raw_post(NOT_UTF8, base64_encoded=True), 400, "bad_request"),
         (raw_post('{"content_type": "image/jpeg\udcff", "content_length": 1000}'), 400, "bad_request"),
-        (raw_post('{"content_type": "image/jpeg", "content_length": 1000, "output": ' + NESTED_3000 + "}"), 400, "bad_request"),
+        (
+            raw_post('{"content_type": "image/jpeg", "content_length": 1000, "output": ' + NESTED_3000 + "}"),
+            400,
+            "bad_request",
+        ),
         (raw_post(NESTED_3000), 400, "bad_request"),
         # One digit past Python's int_max_str_digits (4,300).
         (raw_post('{"content_type": "image/jpeg", "content_length": ' + "9" * 4301 + "}"), 400, "bad_request"),
-        (raw_post(json.dumps({"content_type": "image/jpeg", "filename": "x" * api_handler.MAX_BODY_BYTES})), 400, "bad_request"),
+        (
+            raw_post(json.dumps({"content_type": "image/jpeg", "filename": "x" * api_handler.MAX_BODY_BYTES})),
+            400,
+            "bad_request",
+        ),
     ],
     ids=[
-        "text-plain", "text-plain-charset", "form", "no-content-type", "invalid-utf8", "lone-surrogate",
-        "nested-3000", "array-3000", "int-4301-digits", "over-body-limit",
+        "text-plain",
+        "text-plain-charset",
+        "form",
+        "no-content-type",
+        "invalid-utf8",
+        "lone-surrogate",
+        "nested-3000",
+        "array-3000",
+        "int-4301-digits",
+        "over-body-limit",
     ],
 )
 def test_a_body_the_api_cannot_read_is_a_4xx_never_a_logged_500(call_handler, capfd, event, status, code):
@@ -417,18 +443,24 @@ def test_the_document_is_the_contract(api):
 
     assert status == 200
     assert spec["servers"] == [{"url": "https://abc123.execute-api.us-east-1.amazonaws.com/v1api"}]
-    operations = {(method.upper(), path): operation for path, item in spec["paths"].items() for method, operation in item.items()}
+    operations = {
+        (method.upper(), path): operation for path, item in spec["paths"].items() for method, operation in item.items()
+    }
     assert {route: set(operation["responses"]) for route, operation in operations.items()} == DOCUMENTED_STATUSES
     success = {
         ("POST", "/v1/jobs"): "CreatedJob",
         ("GET", "/v1/jobs/{job_id}"): "JobView",
         ("DELETE", "/v1/jobs/{job_id}"): "JobView",
         ("GET", "/v1/health"): "Health",
+        ("GET", "/v1/limits"): "ServiceLimits",
     }
     for route, operation in operations.items():
         for status, response in operation["responses"].items():
             model = success[route] if status.startswith("2") else "ErrorBody"
-            assert response["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}, (route, status)
+            assert response["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}, (
+                route,
+                status,
+            )
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     declared = spec["components"]["schemas"]["CreateJobBody"]["properties"]
     assert declared["content_type"]["enum"] == list(ACCEPTED_UPLOAD_TYPES)
@@ -437,7 +469,7 @@ def test_the_document_is_the_contract(api):
 
 def test_every_route_answers_as_its_document_says(api, aws):
     """Each documented status the function itself sends, produced for real and checked (by the
-    api fixture) against the document; 429 is API Gateway's and health cannot fail on its own."""
+    api fixture) against the document; 429 is API Gateway's, and health and limits cannot fail on their own."""
     seen = set()
 
     def record(route, answer):
@@ -461,14 +493,17 @@ def test_every_route_answers_as_its_document_says(api, aws):
     record(delete, api("DELETE", "/v1/jobs/00000000-0000-4000-8000-000000000000"))
     start_processing(aws, created["job_id"], time.time())
     record(delete, api("DELETE", f"/v1/jobs/{created['job_id']}"))
-    record(("GET", "/v1/health"), api("GET", "/v1/health"))
+    for route in CANNOT_FAIL:
+        record(route, api(*route))
     boto3.client("dynamodb").delete_table(TableName=aws.table_name)
     record(post, create(api))
     record(get, api("GET", f"/v1/jobs/{finished['job_id']}"))
     record(delete, api("DELETE", f"/v1/jobs/{finished['job_id']}"))
 
     documented = {(route, status) for route, statuses in DOCUMENTED_STATUSES.items() for status in statuses}
-    assert seen == documented - {(route, "429") for route in DOCUMENTED_STATUSES} - {(("GET", "/v1/health"), "500")}
+    assert seen == documented - {(route, "429") for route in DOCUMENTED_STATUSES} - {
+        (route, "500") for route in CANNOT_FAIL
+    }
 
 
 def test_links_self_is_the_job_at_the_stage_the_client_called(api, call_handler):
@@ -495,33 +530,39 @@ def test_links_self_on_localstacks_path_style_url(call_handler):
     assert spec["servers"] == [{"url": api_url}]
 
 
-def succeeded_item(result_expires_at: int) -> dict:
-    return {
-        "job_id": "00000000-0000-4000-8000-000000000000",
-        "status": "succeeded",
-        "created_at": job_rules.iso(0),
-        "updated_at": job_rules.iso(0),
-        "result_expires_at": result_expires_at,
-        "output_format": "png",
-        "result": {"format": "png", "content_type": "image/png", "width": 1, "height": 1, "bytes": 1},
-    }
+def succeeded_job(result_expires_at: int) -> Job:
+    job = job_rules.new_job("00000000-0000-4000-8000-000000000000", JobRequest("image/png", 1), Settings(), now=0)
+    return replace(
+        job,
+        status=JobStatus.SUCCEEDED,
+        result=ResultFile(OutputFormat.PNG, "image/png", width=1, height=1, bytes=1),
+        result_expires_at=result_expires_at,
+    )
 
 
 @pytest.mark.parametrize(
     "seconds_left, status, url_lifetime_s",
-    [(300.0, "succeeded", 300), (1.0, "succeeded", 1), (0.999, "expired", None), (0.0, "expired", None), (-5.0, "expired", None)],
+    [
+        (300.0, "succeeded", 300),
+        (1.0, "succeeded", 1),
+        (0.999, "expired", None),
+        (0.0, "expired", None),
+        (-5.0, "expired", None),
+    ],
 )
 def test_a_result_reads_succeeded_only_while_a_working_url_can_be_issued(seconds_left, status, url_lifetime_s):
-    item, now = succeeded_item(10_000), 10_000 - seconds_left
+    job, now = succeeded_job(10_000), 10_000 - seconds_left
 
-    view = job_rules.public_view(item, now)
+    view = public_view(job, now)
 
-    assert view["status"] == status
+    assert view.status == status
     if url_lifetime_s is None:
-        assert view["error"]["code"] == "result_expired"
+        assert view.error.code == "result_expired"
     else:
-        assert view["error"] is None
-        assert job_rules.result_url_lifetime_s(item, Settings(), now) == url_lifetime_s >= job_rules.SHORTEST_RESULT_URL_S
+        assert view.error is None
+        assert (
+            job_rules.result_url_lifetime_s(job, Settings(), now) == url_lifetime_s >= job_rules.SHORTEST_RESULT_URL_S
+        )
 
 
 def test_a_result_with_under_a_second_left_is_expired_not_a_dead_url(api, aws):
@@ -530,11 +571,7 @@ def test_a_result_with_under_a_second_left_is_expired_not_a_dead_url(api, aws):
     aws.store.write(result_key(job_id, "png"), b"\x89PNG result", "image/png")
     succeed(aws, job_id, time.time(), width=1, height=1, size=11)
     # Under a second of the result's TTL left (the stored TTL is whole epoch seconds).
-    boto3.resource("dynamodb").Table(aws.table_name).update_item(
-        Key={"job_id": job_id},
-        UpdateExpression="SET result_expires_at = :soon",
-        ExpressionAttributeValues={":soon": int(time.time()) + 1},
-    )
+    aws.overwrite(job_id, "result_expires_at", int(time.time()) + 1)
 
     status, body, _ = api("GET", f"/v1/jobs/{job_id}")
 
@@ -543,9 +580,12 @@ def test_a_result_with_under_a_second_left_is_expired_not_a_dead_url(api, aws):
     assert (body["status"], body["error"]["code"]) == ("expired", "result_expired")
 
 
-@pytest.mark.parametrize(
-    "setting, origins",
-    [("*", ("*",)), ("", ("*",)), (" https://a.example , https://b.example,", ("https://a.example", "https://b.example"))],
-)
-def test_allowed_origins_setting(setting, origins):
-    assert CorsPolicy.from_setting(setting).origins == origins
+def test_limits_are_those_the_function_applies(api, monkeypatch):
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "1000")
+    settings.cache_clear()
+
+    status, body, _ = api("GET", "/v1/limits")
+
+    assert status == 200
+    assert body == service_limits(settings())
+    assert body["max_upload_bytes"] == 1000

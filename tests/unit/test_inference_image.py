@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from importlib.metadata import version
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from test_inference_engine import U2NETP, fetch_model
+from tests.support.inference import provisioned_model
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "functions" / "inference" / "requirements.txt"
@@ -30,9 +31,9 @@ IMAGE_VENV = ROOT / ".venv-inference-image"
 CODE_PATHS = [ROOT / "functions" / "inference", ROOT / "layers" / "shared" / "python"]
 
 DRIVER = r"""
-import json, os, sys, time, types
+import json, os, site, sys, time, types
 
-code_paths, photo, project_site, tests_dir = sys.argv[1:5]
+code_paths, photo, project_site = sys.argv[1:4]
 report = {"writable": {}}
 for place in (code_paths.split(os.pathsep)[0], sys.prefix, os.environ["CUTOUT_MODEL_DIR"], "/tmp"):
     try:
@@ -44,9 +45,9 @@ for place in (code_paths.split(os.pathsep)[0], sys.prefix, os.environ["CUTOUT_MO
         report["writable"][place] = False
 
 # Phase 1: the image's packages alone.
-import inference_handler
+from cutout_inference import handler as inference_handler
 from cutout.jobs import OutputFormat
-from inference_engine import shared_remover
+from cutout_inference.engine import shared_remover
 
 allowed = (sys.prefix, sys.base_prefix, *code_paths.split(os.pathsep))
 report["foreign_modules"] = sorted(
@@ -59,19 +60,17 @@ report["cutouts"] = {
     for f in OutputFormat for c in [shared_remover().remove_background(data, f)]
 }
 
-# Phase 2: moto stands in for AWS; the project venv comes last so it cannot shadow the image's.
-sys.path += [project_site, tests_dir]
+# Phase 2: moto stands in for AWS; the project venv (with its editable installs, so the tests'
+# support package) comes last so it cannot shadow the image's.
+site.addsitedir(project_site)
 import boto3
 from moto import mock_aws
-from test_inference_handler import job_message, queue_job, sqs_event
-from cutout_aws import JobRepository, ObjectStore
+from tests.support.fake_aws import create_job_table
+from tests.support.inference import job_message, queue_job, sqs_event
+from cutout.aws import JobRepository, ObjectStore
 
 with mock_aws():
-    boto3.client("dynamodb").create_table(
-        TableName=os.environ["TABLE_NAME"], BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-    )
+    create_job_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
     boto3.client("s3").create_bucket(Bucket=os.environ["BUCKET_NAME"])
     jobs, store = JobRepository(os.environ["TABLE_NAME"]), ObjectStore(os.environ["BUCKET_NAME"])
     good, corrupt = queue_job(jobs, store, data), queue_job(jobs, store, b"not an image")
@@ -82,7 +81,7 @@ with mock_aws():
     report["batch"] = inference_handler.lambda_handler(
         sqs_event(job_message(good), ("{}", 1), job_message(corrupt)), context
     )
-    report["statuses"] = [jobs.get(job_id, time.time())["status"] for job_id in (good, corrupt)]
+    report["statuses"] = [jobs.get(job_id, time.time()).status for job_id in (good, corrupt)]
 print("REPORT " + json.dumps(report))
 """
 
@@ -109,13 +108,21 @@ def image_python() -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    return fetch_model.provision(U2NETP, fetch_model.default_dest(), "pypi").parent
+    return provisioned_model().parent
 
 
 def lambda_like_environment(model_dir: Path) -> dict:
     """Only what the deployed function would have: no developer settings leak in."""
-    keep = ("PATH", "LANG", "TABLE_NAME", "BUCKET_NAME", "QUEUE_URL", "POWERTOOLS_SERVICE_NAME",
-            "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED")
+    keep = (
+        "PATH",
+        "LANG",
+        "TABLE_NAME",
+        "BUCKET_NAME",
+        "QUEUE_URL",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_TRACE_DISABLED",
+    )
     return {
         **{name: os.environ[name] for name in keep if name in os.environ},
         "HOME": "/tmp",
@@ -131,11 +138,22 @@ def lambda_like_environment(model_dir: Path) -> dict:
 
 
 def run_driver(command_prefix: list[str], python: Path, model_dir: Path) -> dict:
-    project_site = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
+    (project_site,) = site.getsitepackages()
     completed = subprocess.run(
-        [*command_prefix, str(python), "-c", DRIVER, os.pathsep.join(map(str, CODE_PATHS)),
-         str(ROOT / "tests" / "data" / "coffee.png"), project_site, str(Path(__file__).parent)],
-        env=lambda_like_environment(model_dir), capture_output=True, text=True, cwd="/", timeout=300,
+        [
+            *command_prefix,
+            str(python),
+            "-c",
+            DRIVER,
+            os.pathsep.join(map(str, CODE_PATHS)),
+            str(ROOT / "tests" / "data" / "coffee.png"),
+            project_site,
+        ],
+        env=lambda_like_environment(model_dir),
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     (line,) = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
@@ -160,12 +178,18 @@ def test_handler_runs_with_exactly_the_image_requirements(image_python, model_di
 # that itself lives under /tmp (a CI clone may) is carried into the fresh /tmp, read-only, at
 # the same path, since its venvs hold absolute paths.
 READ_ONLY_ROOT = [
-    "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-ec",
     'repo=$1; shift; keep=$(mktemp -d -p /dev/shm) && mount --bind "$repo" "$keep"'
-    ' && mount -o remount,ro,bind / && mount -t tmpfs -o size=512m tmpfs /tmp'
+    " && mount -o remount,ro,bind / && mount -t tmpfs -o size=512m tmpfs /tmp"
     ' && case "$repo" in /tmp/*) mkdir -p "$repo" && mount -n --move "$keep" "$repo"'
     ' && mount -n -o remount,ro,bind "$repo";; esac && exec "$@"',
-    "sandbox", str(ROOT),
+    "sandbox",
+    str(ROOT),
 ]
 
 
@@ -180,5 +204,6 @@ def test_handler_runs_on_a_read_only_filesystem_with_a_writable_tmp(image_python
 
 
 def findmnt_target(path: Path) -> str:
-    return subprocess.run(["findmnt", "-no", "TARGET", "-T", str(path)], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["findmnt", "-no", "TARGET", "-T", str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()

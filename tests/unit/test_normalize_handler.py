@@ -5,19 +5,17 @@ import json
 import time
 from urllib.parse import quote_plus
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-import cutout_aws
-import normalize_handler
-from cutout.jobs import JobRequest, JobStatus, new_job
+import cutout.aws
+from cutout.jobs import TTL_ATTRIBUTE, JobRequest, JobStatus, new_job
 from cutout.keys import new_job_id, prepared_key, result_key, upload_key
 from cutout.settings import Settings
-from hostile_images import CASES, CASES_BY_NAME, Case, encoded, photo
-from test_inference_handler import handler as inference
-from test_inference_handler import job_message, sqs_event
+from cutout_normalize import handler as normalize_handler
+from tests.support.hostile_images import CASES, CASES_BY_NAME, Case, encoded, photo
+from tests.support.inference import job_message, sqs_event
 
 GOOD = CASES_BY_NAME["photo-jpeg"]
 BAD = CASES_BY_NAME["random-bytes"]
@@ -101,8 +99,8 @@ def submit(aws, case: Case) -> str:
     request = JobRequest(content_type=case.content_type, content_length=case.content_length, filename=case.filename)
     job = new_job(new_job_id(), request, Settings.from_env(), time.time())
     aws.jobs.create(job)
-    aws.store.write(job["upload_key"], case.body, case.content_type)
-    return job["job_id"]
+    aws.store.write(job.upload_key, case.body, case.content_type)
+    return job.job_id
 
 
 def jpeg_photos(*sizes: tuple[int, int]) -> list[bytes]:
@@ -137,14 +135,14 @@ def outcome_problems(aws, case: Case, job_id: str, queued: list[str]) -> list[st
     if upload_key(job_id) in keys:
         problems.append("the upload was not deleted")
     if case.error:
-        if (job["status"], job.get("error", {}).get("code")) != (JobStatus.FAILED, case.error):
-            problems.append(f"job is {job['status']} with {job.get('error')}, not failed with {case.error}")
-        if not job.get("error", {}).get("message"):
+        if (job.status, job.error and job.error.code) != (JobStatus.FAILED, case.error):
+            problems.append(f"job is {job.status} with {job.error}, not failed with {case.error}")
+        if not (job.error and job.error.message):
             problems.append("no message for the user")
         if prepared_key(job_id) in keys or job_id in queued:
             problems.append("a rejected upload was prepared or queued")
         return problems
-    recorded = (job["status"], job.get("width"), job.get("height"), job.get("prepared_content_type"))
+    recorded = (job.status, job.width, job.height, job.prepared_content_type)
     if recorded != (JobStatus.QUEUED, *case.prepared):
         problems.append(f"job records {recorded}, expected queued with {case.prepared}")
     if queued.count(job_id) != 1:
@@ -182,11 +180,7 @@ def test_an_upload_without_a_job_is_deleted(key, aws, normalize):
 
 def test_an_upload_of_an_expired_job_is_deleted(aws, normalize):
     job_id = submit(aws, GOOD)
-    boto3.resource("dynamodb").Table(aws.table_name).update_item(
-        Key={"job_id": job_id},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": int(time.time()) - 1},
-    )
+    aws.overwrite(job_id, TTL_ATTRIBUTE, int(time.time()) - 1)
 
     normalize(upload_key(job_id))
 
@@ -201,7 +195,7 @@ def test_an_upload_of_a_finished_job_is_deleted_and_the_job_untouched(final, aws
 
     normalize(upload_key(job_id))
 
-    assert job_of(aws, job_id)["status"] == final
+    assert job_of(aws, job_id).status == final
     assert aws.object_keys() == []
     assert aws.queued_job_ids() == []
 
@@ -225,7 +219,7 @@ def test_the_upload_url_put_again_while_queued_never_queues_the_job_twice(aws, n
     normalize(upload_key(job_id))
     assert aws.queued_job_ids() == [job_id]
     queued = job_of(aws, job_id)
-    assert queued["status"] == JobStatus.QUEUED and "handed_over_at" in queued
+    assert queued.status == JobStatus.QUEUED and queued.handed_over_at is not None
 
     aws.store.write(upload_key(job_id), GOOD.body, GOOD.content_type)
     normalize(upload_key(job_id))
@@ -239,12 +233,16 @@ def test_a_retried_event_finishes_a_job_left_normalizing(aws, normalize):
     job_id = submit(aws, GOOD)
     # What the run that died had recorded: it took this upload.
     aws.jobs.transition(
-        job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time(), upload_etag=etag_of(aws, upload_key(job_id))
+        job_id,
+        JobStatus.AWAITING_UPLOAD,
+        JobStatus.NORMALIZING,
+        time.time(),
+        upload_etag=etag_of(aws, upload_key(job_id)),
     )
 
     normalize(upload_key(job_id))
 
-    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert job_of(aws, job_id).status == JobStatus.QUEUED
     assert aws.object_keys() == [prepared_key(job_id)]
     assert aws.queued_job_ids() == [job_id]
 
@@ -256,7 +254,7 @@ def test_an_aws_error_propagates_and_the_retry_completes_the_hand_over(aws, norm
     with pytest.raises(ClientError):
         normalize(upload_key(job_id))
 
-    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert job_of(aws, job_id).status == JobStatus.QUEUED
     assert aws.object_keys() == [prepared_key(job_id), upload_key(job_id)]
     aws.sqs.create_queue(QueueName=aws.queue_url.rsplit("/", 1)[1])
 
@@ -272,12 +270,12 @@ def test_a_throttled_table_fails_the_invocation_and_the_retry_completes(aws, nor
 
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         normalize(upload_key(job_id))
-    assert job_of(aws, job_id)["status"] == JobStatus.AWAITING_UPLOAD
+    assert job_of(aws, job_id).status == JobStatus.AWAITING_UPLOAD
     assert aws.object_keys() == [upload_key(job_id)]
 
     normalize(upload_key(job_id))
 
-    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert job_of(aws, job_id).status == JobStatus.QUEUED
     assert aws.object_keys() == [prepared_key(job_id)]
     assert aws.queued_job_ids() == [job_id]
 
@@ -291,7 +289,7 @@ def test_a_leftover_upload_of_a_job_past_queued_is_deleted_without_a_message(aws
 
     normalize(upload_key(job_id))
 
-    assert job_of(aws, job_id)["status"] == JobStatus.PROCESSING
+    assert job_of(aws, job_id).status == JobStatus.PROCESSING
     assert aws.object_keys() == [prepared_key(job_id)]
     assert aws.queued_job_ids() == []
 
@@ -303,10 +301,10 @@ def test_an_event_whose_upload_is_gone_leaves_the_job_awaiting_one(aws, normaliz
 
     normalize(gone)
 
-    assert job_of(aws, job_id)["status"] == JobStatus.AWAITING_UPLOAD
+    assert job_of(aws, job_id).status == JobStatus.AWAITING_UPLOAD
     aws.store.write(upload_key(job_id), GOOD.body, GOOD.content_type)
     normalize(upload_key(job_id))
-    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert job_of(aws, job_id).status == JobStatus.QUEUED
 
 
 def test_one_bad_record_in_a_batch_fails_only_its_job(aws, normalize):
@@ -314,7 +312,7 @@ def test_one_bad_record_in_a_batch_fails_only_its_job(aws, normalize):
 
     normalize(upload_key(first), upload_key(bad), upload_key(last))
 
-    assert [job_of(aws, job_id)["status"] for job_id in (first, bad, last)] == ["queued", "failed", "queued"]
+    assert [job_of(aws, job_id).status for job_id in (first, bad, last)] == ["queued", "failed", "queued"]
     assert sorted(aws.queued_job_ids()) == sorted([first, last])
     assert aws.object_keys() == sorted([prepared_key(first), prepared_key(last)])
 
@@ -326,7 +324,7 @@ def test_the_output_side_limit_comes_from_the_environment(aws, normalize, monkey
     normalize(upload_key(job_id))
 
     job = job_of(aws, job_id)
-    assert (job["width"], job["height"]) == (120, 80)
+    assert (job.width, job.height) == (120, 80)
 
 
 def test_a_rejected_job_reads_failed_through_the_stored_item(aws, normalize):
@@ -334,7 +332,7 @@ def test_a_rejected_job_reads_failed_through_the_stored_item(aws, normalize):
 
     normalize(upload_key(job_id))
 
-    item = boto3.resource("dynamodb").Table(aws.table_name).get_item(Key={"job_id": job_id})["Item"]
+    item = aws.stored_item(job_id)
     assert item["error"]["details"] == {"max_pixels": Settings().max_input_pixels}
     assert JobStatus.FAILED in item["stages"] and JobStatus.NORMALIZING in item["stages"]
 
@@ -354,7 +352,7 @@ def test_a_reupload_while_normalizing_is_deleted_and_the_job_keeps_its_first_upl
     normalize(key)
 
     job = job_of(aws, job_id)
-    assert (job["status"], job["width"], job["height"]) == (JobStatus.QUEUED, 64, 64)
+    assert (job.status, job.width, job.height) == (JobStatus.QUEUED, 64, 64)
     assert aws.object_keys() == [prepared_key(job_id)], "the second upload is deleted"
     assert prepared_size(aws, job_id) == (64, 64), "the prepared source is the first upload's"
     assert all_queued_job_ids(aws) == [job_id]
@@ -374,7 +372,7 @@ def test_a_run_that_loses_to_a_duplicate_event_leaves_nothing_behind(aws, normal
     normalize(key)
     infer_queued()
 
-    assert job_of(aws, job_id)["status"] == JobStatus.SUCCEEDED
+    assert job_of(aws, job_id).status == JobStatus.SUCCEEDED
     assert aws.object_keys() == [result_key(job_id, "png")]
 
 
@@ -387,14 +385,14 @@ def test_a_retry_never_reads_other_bytes_than_the_upload_its_job_took(aws, norma
     aws.jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, time.time(), upload_etag=took[1])
     aws.store.write(key, other, "image/jpeg")
 
-    with pytest.raises(cutout_aws.ObjectReplaced):
+    with pytest.raises(cutout.aws.ObjectReplaced):
         normalize(took)
     normalize(key)
     give_up(took)
 
     job = job_of(aws, job_id)
-    assert (job["status"], job["error"]["code"]) == (JobStatus.FAILED, "retries_exhausted")
-    assert "width" not in job
+    assert (job.status, job.error.code) == (JobStatus.FAILED, "retries_exhausted")
+    assert job.width is None
     assert aws.object_keys() == []
     assert aws.queued_job_ids() == []
 
@@ -406,13 +404,13 @@ def test_giving_up_fails_a_job_queued_but_never_handed_over_and_deletes_its_obje
     for _ in range(3):
         with pytest.raises(ClientError):
             normalize(key)
-    assert job_of(aws, job_id)["status"] == JobStatus.QUEUED
+    assert job_of(aws, job_id).status == JobStatus.QUEUED
 
     give_up(key)
 
     job = job_of(aws, job_id)
-    assert (job["status"], job["error"]["code"]) == (JobStatus.FAILED, "retries_exhausted")
-    assert "could not be processed" in job["error"]["message"]
+    assert (job.status, job.error.code) == (JobStatus.FAILED, "retries_exhausted")
+    assert "could not be processed" in job.error.message
     assert aws.object_keys() == []
 
 
@@ -422,11 +420,11 @@ def test_giving_up_fails_a_job_whose_upload_was_never_taken(aws, normalize, give
     for _ in range(3):
         with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
             normalize(upload_key(job_id))
-    assert job_of(aws, job_id)["status"] == JobStatus.AWAITING_UPLOAD
+    assert job_of(aws, job_id).status == JobStatus.AWAITING_UPLOAD
 
     give_up(upload_key(job_id))
 
-    assert job_of(aws, job_id)["error"]["code"] == "retries_exhausted"
+    assert job_of(aws, job_id).error.code == "retries_exhausted"
     assert aws.object_keys() == []
 
 

@@ -7,7 +7,8 @@ from PIL import Image, ImageChops, ImageStat
 
 from cutout.errors import ErrorCode, JobRejected
 from cutout.settings import Settings
-from hostile_images import (
+from cutout_normalize.image import PreparedImage, prepare
+from tests.support.hostile_images import (
     CASES,
     CASES_BY_NAME,
     EXTREME_SHAPES,
@@ -21,7 +22,6 @@ from hostile_images import (
     png_bomb,
     prepare_in_fresh_process,
 )
-from normalize_image import PreparedImage, prepare
 
 DEFAULTS = Settings()
 # Normalize runs with 2048 MB on AWS; the goal leaves room for the handler and the runtime.
@@ -193,7 +193,11 @@ def test_the_extreme_inputs_are_refused_or_prepared_within_a_gigabyte(name):
     assert peak < PEAK_RSS_GOAL_BYTES, f"{outcome}: peak RSS {peak / 2**20:.0f} MB"
 
 
-ICC_CASES = ["png-with-large-icc-profile", "transparent-png-with-large-icc-profile", "transparent-webp-with-icc-profile"]
+ICC_CASES = [
+    "png-with-large-icc-profile",
+    "transparent-png-with-large-icc-profile",
+    "transparent-webp-with-icc-profile",
+]
 
 
 @pytest.mark.parametrize("name", ICC_CASES)

@@ -6,8 +6,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fake_cutout_api import FakeCutoutApi, serving
 from playwright.sync_api import sync_playwright
+
+from tests.support.fake_cutout_api import FakeCutoutApi, serving
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,7 +37,9 @@ def web_root(tmp_path) -> Path:
 
 @pytest.fixture
 def web_url(web_root):
-    with serving(ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(web_root)))) as server:
+    with serving(
+        ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(web_root)))
+    ) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
 
 

@@ -1,10 +1,13 @@
-"""The demo page in headless Chromium, with no Cutout stack: configuration and the checks made before any upload."""
+"""The demo page in headless Chromium, with no Cutout stack (a fake API at most): configuration and the
+checks made, with the API's limits, before any job is asked for."""
 
 import socket
 from pathlib import Path
 from urllib.parse import quote
 
 from playwright.sync_api import expect
+
+from tests.support.fake_cutout_api import LIMITS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MIB = 1024 * 1024
@@ -27,17 +30,16 @@ def test_without_an_api_url_the_page_says_how_to_set_one(page, web_url):
     expect(page.locator("#files")).to_be_disabled()
 
 
-def test_files_that_break_the_documented_limits_are_refused_in_words_before_any_request(page, web_url, tmp_path):
-    api_url = closed_port_url()
-    api_requests = []
-    page.on("request", lambda request: api_requests.append(request.url) if request.url.startswith(api_url) else None)
+def test_files_that_break_the_apis_limits_are_refused_in_words_before_any_job(page, web_url, fake_api, tmp_path):
     text = tmp_path / "holiday.png"
     text.write_text("a text file wearing an image's name")
     huge = tmp_path / "huge.png"
     huge.write_bytes((DATA / "chelsea.png").read_bytes().ljust(26 * MIB, b"\0"))
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
-    page.goto(with_api(web_url, api_url))
+    page.goto(with_api(web_url, fake_api.url))
+    expect(page.locator("header")).to_contain_text("JPEG, PNG or WebP, up to 25.0 MB each.")
+    expect(page.locator("#files")).to_have_attribute("accept", "image/jpeg,image/png,image/webp")
     page.set_input_files("#files", [text, huge, empty])
     cards = page.locator(".job")
     expect(cards).to_have_count(3)
@@ -48,7 +50,8 @@ def test_files_that_break_the_documented_limits_are_refused_in_words_before_any_
     expect(cards.nth(0).locator(".problem")).to_have_text("holiday.png is not a JPEG, PNG or WebP image")
     expect(cards.nth(1).locator(".problem")).to_have_text("huge.png is 26.0 MB; the limit is 25.0 MB")
     expect(cards.nth(2).locator(".problem")).to_have_text("empty.jpg is empty")
-    assert api_requests == []
+    # Asked once for the page and its three cards, and nothing else.
+    assert [arrival.route for arrival in fake_api.arrivals] == [LIMITS]
 
 
 def test_the_api_comes_from_config_js_unless_the_query_names_another(page, web_url, web_root):

@@ -8,7 +8,16 @@ from playwright.sync_api import expect
 DATA = Path(__file__).resolve().parents[1] / "data"
 JOB_TIMEOUT_MS = 180_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-STAGE_ORDER = ["checking", "creating", "uploading", "awaiting_upload", "normalizing", "queued", "processing", "succeeded"]
+STAGE_ORDER = [
+    "checking",
+    "creating",
+    "uploading",
+    "awaiting_upload",
+    "normalizing",
+    "queued",
+    "processing",
+    "succeeded",
+]
 # Every stage a card shows, recorded as it happens, since a fast stage can be gone before a poll of the DOM.
 RECORD_STAGES = """() => {
   window.seenStages = [];

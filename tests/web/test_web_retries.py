@@ -1,19 +1,23 @@
-"""The demo page in headless Chromium against a fake API on 127.0.0.1 (tests/fake_cutout_api.py)
-that throttles, fails and drops connections before it answers: the card says it is trying again and
-ends with the cutout; a refusal fails the card at once with the API's message."""
+"""The demo page in headless Chromium against a fake API on 127.0.0.1 (tests/support/fake_cutout_api.py):
+the limits it serves decide what is sent and when polling ends; it throttles, fails and drops
+connections before it answers: the card says it is trying again and ends with the cutout; a refusal
+fails the card at once with the API's message."""
 
 import itertools
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from cutout.errors import ErrorCode
-from fake_cutout_api import CREATE, POLL, RESET, UPLOAD, api_error, http_date_in, s3_error, throttled, unavailable
 from playwright.sync_api import expect
+
+from cutout.errors import ErrorCode
+from cutout.settings import Settings
+from tests.support import fake_cutout_api as fake
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PHOTO = DATA / "chelsea.png"
-SLOW_DOWN = s3_error(503, "SlowDown", "Please reduce your request rate.")
+MIB = 1024 * 1024
+SLOW_DOWN = fake.s3_error(503, "SlowDown", "Please reduce your request rate.")
 
 
 def open_against(page, web_url: str, api_url: str) -> None:
@@ -21,9 +25,9 @@ def open_against(page, web_url: str, api_url: str) -> None:
 
 
 def test_the_page_waits_out_throttling_outages_and_a_reset_connection_to_the_cutout(page, web_url, fake_api, artifacts):
-    fake_api.plan(CREATE, [throttled("2")])
-    fake_api.plan(UPLOAD, [SLOW_DOWN])
-    fake_api.plan(POLL, [unavailable(), RESET, throttled(http_date_in(3))])
+    fake_api.plan(fake.CREATE, [fake.throttled("2")])
+    fake_api.plan(fake.UPLOAD, [SLOW_DOWN])
+    fake_api.plan(fake.POLL, [fake.unavailable(), fake.RESET, fake.throttled(fake.http_date_in(3))])
     open_against(page, web_url, fake_api.url)
     page.set_input_files("#files", PHOTO)
     card = page.locator(".job")
@@ -37,21 +41,32 @@ def test_the_page_waits_out_throttling_outages_and_a_reset_connection_to_the_cut
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=after.element_handle(), timeout=10_000)
     assert after.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [451, 300]
     page.screenshot(path=artifacts / "web-retried-cutout.png", full_page=True)
-    assert len(fake_api.times(CREATE)) == 2
-    assert fake_api.gaps(CREATE)[0] >= 2.0  # Retry-After: 2, read across origins
-    assert len(fake_api.times(UPLOAD)) == 2
+    assert len(fake_api.times(fake.CREATE)) == 2
+    assert fake_api.gaps(fake.CREATE)[0] >= 2.0  # Retry-After: 2, read across origins
+    assert len(fake_api.times(fake.UPLOAD)) == 2
     # 503, reset, 429, then processing and succeeded.
-    assert len(fake_api.times(POLL)) == 5
+    assert len(fake_api.times(fake.POLL)) == 5
     # Retry-After as an HTTP date 3 s ahead, in whole seconds: more than 2 s from the 429.
-    assert fake_api.gaps(POLL)[2] >= 2.0
+    assert fake_api.gaps(fake.POLL)[2] >= 2.0
 
 
 @pytest.mark.parametrize(
     ("route", "refusal", "code", "message"),
     [
-        (CREATE, api_error(400, ErrorCode.BAD_REQUEST, "content_length: must be at most 26214400"), ErrorCode.BAD_REQUEST, "content_length: must be at most 26214400"),
-        (UPLOAD, s3_error(403, "SignatureDoesNotMatch", "The signature does not match."), "SignatureDoesNotMatch", "The signature does not match."),
-        (POLL, api_error(404, ErrorCode.NOT_FOUND, "no job 'x'"), ErrorCode.NOT_FOUND, "no job 'x'"),
+        # The API has the last word: a limit lowered since the page asked for the limits.
+        (
+            fake.CREATE,
+            fake.api_error(413, ErrorCode.PAYLOAD_TOO_LARGE, "the limit is 1000 bytes"),
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            "the limit is 1000 bytes",
+        ),
+        (
+            fake.UPLOAD,
+            fake.s3_error(403, "SignatureDoesNotMatch", "The signature does not match."),
+            "SignatureDoesNotMatch",
+            "The signature does not match.",
+        ),
+        (fake.POLL, fake.api_error(404, ErrorCode.NOT_FOUND, "no job 'x'"), ErrorCode.NOT_FOUND, "no job 'x'"),
     ],
 )
 def test_a_refusal_fails_the_card_at_once_with_its_message(page, web_url, fake_api, route, refusal, code, message):
@@ -66,7 +81,7 @@ def test_a_refusal_fails_the_card_at_once_with_its_message(page, web_url, fake_a
 
 
 def test_the_page_gives_up_after_max_attempts_with_the_last_answer(page, web_url, fake_api):
-    fake_api.plan(CREATE, itertools.repeat(unavailable("0")))
+    fake_api.plan(fake.CREATE, itertools.repeat(fake.unavailable("0")))
     open_against(page, web_url, fake_api.url)
     max_attempts = page.evaluate(f"import('{web_url}cutout-api.js').then((api) => api.MAX_ATTEMPTS)")
     page.set_input_files("#files", PHOTO)
@@ -74,15 +89,69 @@ def test_the_page_gives_up_after_max_attempts_with_the_last_answer(page, web_url
     expect(card).to_have_attribute("data-stage", "failed")
     expect(card.locator(".problem")).to_have_text("Service Unavailable")
     expect(card.locator(".problem")).to_have_attribute("title", ErrorCode.INTERNAL_ERROR)
-    assert len(fake_api.times(CREATE)) == max_attempts
+    assert len(fake_api.times(fake.CREATE)) == max_attempts
 
 
 def test_a_retry_after_beyond_the_deadline_fails_the_card_at_once(page, web_url, fake_api):
-    fake_api.plan(CREATE, [throttled("3600")])
+    fake_api.plan(fake.CREATE, [fake.throttled("3600")])
     open_against(page, web_url, fake_api.url)
     page.set_input_files("#files", PHOTO)
     card = page.locator(".job")
     expect(card).to_have_attribute("data-stage", "failed")
     expect(card.locator(".problem")).to_have_text("Too Many Requests")
     expect(card.locator(".retry")).to_be_hidden()
-    assert len(fake_api.times(CREATE)) == 1
+    assert len(fake_api.times(fake.CREATE)) == 1
+
+
+def test_a_file_over_the_served_upload_limit_is_refused_before_any_job(page, web_url, fake_api, tmp_path):
+    fake_api.serve_limits(Settings(max_upload_bytes=MIB))
+    over = tmp_path / "over.png"
+    over.write_bytes(PHOTO.read_bytes().ljust(2 * MIB, b"\0"))
+    open_against(page, web_url, fake_api.url)
+    expect(page.locator("header")).to_contain_text("up to 1.0 MB each.")
+    page.set_input_files("#files", over)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "failed")
+    expect(card.locator(".problem")).to_have_text("over.png is 2.0 MB; the limit is 1.0 MB")
+    expect(card.locator(".problem")).to_have_attribute("title", ErrorCode.PAYLOAD_TOO_LARGE)
+    assert fake_api.times(fake.CREATE) == []
+
+
+def test_the_type_declared_is_the_first_served_upload_type_whose_signatures_match(page, web_url, fake_api):
+    # "PNG" at offset 1 is in every PNG, so this type, listed before image/png, wins.
+    every_png = {"content_type": "image/webp", "signatures": [{"offset": 1, "hex": b"PNG".hex()}]}
+    fake_api.limits["upload_types"].insert(0, every_png)
+    open_against(page, web_url, fake_api.url)
+    page.set_input_files("#files", PHOTO)
+    expect(page.locator(".job")).to_have_attribute("data-stage", "succeeded", timeout=30_000)
+    assert [job.content_type for job in fake_api.jobs.values()] == ["image/webp"]
+
+
+def test_a_file_of_a_type_the_api_does_not_list_is_refused_before_any_job(page, web_url, fake_api):
+    fake_api.limits["upload_types"] = [t for t in fake_api.limits["upload_types"] if t["content_type"] != "image/png"]
+    open_against(page, web_url, fake_api.url)
+    expect(page.locator("#files")).to_have_attribute("accept", "image/jpeg,image/webp")
+    page.set_input_files("#files", PHOTO)
+    expect(page.locator(".job .problem")).to_have_text("chelsea.png is not a JPEG, PNG or WebP image")
+    assert fake_api.times(fake.CREATE) == []
+
+
+def test_polling_stops_at_a_status_the_api_lists_as_terminal(page, web_url, fake_api):
+    fake_api.limits["terminal_statuses"].append("processing")
+    open_against(page, web_url, fake_api.url)
+    page.set_input_files("#files", PHOTO)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "failed")
+    expect(card.locator(".problem")).to_have_text("the job ended processing")
+    assert len(fake_api.times(fake.POLL)) == 1
+
+
+def test_an_unavailable_limits_answer_is_waited_out_and_asked_once_for_all_cards(page, web_url, fake_api):
+    fake_api.plan(fake.LIMITS, [fake.unavailable()])
+    open_against(page, web_url, fake_api.url)
+    page.set_input_files("#files", [PHOTO, DATA / "coffee.png"])
+    cards = page.locator(".job")
+    expect(cards).to_have_count(2)
+    for card in cards.all():
+        expect(card).to_have_attribute("data-stage", "succeeded", timeout=30_000)
+    assert len(fake_api.times(fake.LIMITS)) == 2

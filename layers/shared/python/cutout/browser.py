@@ -11,13 +11,7 @@ ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosnif
 
 @dataclass(frozen=True)
 class CorsPolicy:
-    origins: tuple[str, ...]
+    origins: tuple[str, ...]  # the allowed_origins setting
     # A JSON body is the only thing a client sends beyond what CORS always allows.
     allow_headers: tuple[str, ...] = ("Content-Type",)
     max_age_s: int = 600
-
-    @classmethod
-    def from_setting(cls, allowed_origins: str) -> "CorsPolicy":
-        """ALLOWED_ORIGINS as the stack writes it: comma-separated origins; none means any origin."""
-        origins = tuple(origin.strip() for origin in allowed_origins.split(",") if origin.strip())
-        return cls(origins or (ANY_ORIGIN,))

@@ -1,5 +1,6 @@
 """Error codes a client can act on, each with the message a person reads."""
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -27,8 +28,20 @@ class ErrorCode(StrEnum):
     STALLED = "stalled"
 
 
+# Every error Cutout writes down, raised first (JobRejected) or not, is one of these. Its docstring
+# is the API document's description of it.
+@dataclass(frozen=True)
+class ErrorDetail:
+    """An error as a client reads it: why a request was refused, or why a job failed or expired."""
+
+    code: str  # an ErrorCode
+    message: str
+    details: dict | None = None
+
+
 class JobRejected(Exception):
-    """A request or an upload that Cutout refuses, with the code and words to explain it."""
+    """A request, an upload or a job that Cutout refuses, with the code and words to explain it:
+    retrying cannot help."""
 
     def __init__(self, code: ErrorCode, message: str, details: dict | None = None):
         super().__init__(message)
@@ -36,8 +49,6 @@ class JobRejected(Exception):
         self.message = message
         self.details = details
 
-    def as_dict(self) -> dict:
-        body = {"code": self.code.value, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return body
+    @property
+    def error(self) -> ErrorDetail:
+        return ErrorDetail(self.code, self.message, self.details)

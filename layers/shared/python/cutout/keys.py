@@ -36,5 +36,5 @@ def job_id_from_upload_key(key: str) -> str | None:
     """The job an uploaded object belongs to, or None for any key Cutout did not hand out."""
     if not key.startswith(UPLOADS_PREFIX):
         return None
-    candidate = key[len(UPLOADS_PREFIX):]
+    candidate = key[len(UPLOADS_PREFIX) :]
     return candidate if is_job_id(candidate) else None

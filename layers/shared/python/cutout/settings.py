@@ -3,7 +3,19 @@
 import os
 from dataclasses import dataclass, fields
 
+from cutout.browser import ANY_ORIGIN
+from cutout.models import DEFAULT_MODEL
+
 MIB = 1024 * 1024
+Origins = tuple[str, ...]
+
+
+def read_origins(raw: str) -> Origins:
+    """ALLOWED_ORIGINS as the stack writes it: comma-separated origins; none means any origin."""
+    return tuple(origin.strip() for origin in raw.split(",") if origin.strip()) or (ANY_ORIGIN,)
+
+
+READERS = {int: int, str: str, Origins: read_origins}
 
 
 @dataclass(frozen=True)
@@ -25,7 +37,12 @@ class Settings:
     max_receive_count: int = 3
     stall_timeout_s: int = 1800
     queued_timeout_s: int = 21600
-    allowed_origins: str = "*"
+    allowed_origins: Origins = (ANY_ORIGIN,)
+    # "virtual" on AWS; "path" where bucket host names do not resolve (LocalStack).
+    s3_addressing_style: str = "virtual"
+    # The inference stage's model (a cutout.models name) and the folder holding its file.
+    cutout_model: str = DEFAULT_MODEL
+    cutout_model_dir: str = "/opt/models"
 
     @classmethod
     def from_env(cls, environ=None) -> "Settings":
@@ -35,7 +52,7 @@ class Settings:
         for field in fields(cls):
             raw = environ.get(field.name.upper())
             if raw is not None and raw != "":
-                values[field.name] = field.type(raw) if field.type is not str else raw
+                values[field.name] = READERS[field.type](raw)
         settings = cls(**values)
         settings.check()
         return settings

@@ -1,0 +1,1 @@
+"""Cutout's inference function (its handler module is the Lambda entry point)."""

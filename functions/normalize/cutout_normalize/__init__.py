@@ -1,0 +1,1 @@
+"""Cutout's normalize function (its handler module is the Lambda entry point)."""

@@ -1,0 +1,300 @@
+"""The one module that talks to AWS: the job table, the bucket and the inference queue.
+
+Everything here is I/O; the rules it applies (which transition is allowed, which key a job
+owns) come from the ``cutout`` domain package.
+"""
+
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from decimal import Decimal
+from enum import Enum
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from cutout.errors import ErrorDetail
+from cutout.jobs import (
+    JOB_FIELDS,
+    PARTITION_KEY,
+    TTL_ATTRIBUTE,
+    Job,
+    JobStatus,
+    OutputFormat,
+    ResultFile,
+    check_transition,
+    is_live,
+    iso,
+)
+from cutout.settings import Settings
+
+
+class ObjectMissing(Exception):
+    pass
+
+
+class ObjectReplaced(Exception):
+    """The key holds other bytes than the ones asked for (another PUT replaced them)."""
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, size: int):
+        super().__init__(f"object is {size} bytes")
+        self.size = size
+
+
+def _plain(value):
+    """DynamoDB returns every number as Decimal; job items only hold integers."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _stored(value):
+    """A domain value as the item holds it: a dataclass as a map of its set fields, an enum by value."""
+    if is_dataclass(value):
+        return {f.name: _stored(getattr(value, f.name)) for f in fields(value) if getattr(value, f.name) is not None}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    return value
+
+
+def job_from_item(item: Mapping) -> Job:
+    """The job an item holds. Attributes this code does not know (written by a newer version
+    during a deployment) stay in the table and are left out here."""
+    attributes = {name: _plain(value) for name, value in item.items() if name in JOB_FIELDS}
+    error, result = attributes.get("error"), attributes.get("result")
+    return Job(
+        **{
+            **attributes,
+            "status": JobStatus(attributes["status"]),
+            "output_format": OutputFormat(attributes["output_format"]),
+            "error": ErrorDetail(**error) if error else None,
+            "result": ResultFile(**{**result, "format": OutputFormat(result["format"])}) if result else None,
+        }
+    )
+
+
+@dataclass
+class _Update:
+    """One conditional UpdateItem, built a clause at a time, with a placeholder for every
+    attribute name and value."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)
+    assignments: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+
+    def name(self, attribute: str) -> str:
+        placeholder = next((p for p, a in self.names.items() if a == attribute), f"#n{len(self.names)}")
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def set(self, path: str, value) -> str:
+        """Assign value to path; the value's placeholder, for conditions on it."""
+        placeholder = self.value(value)
+        self.assignments.append(f"{path} = {placeholder}")
+        return placeholder
+
+    def require(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+    def arguments(self, job_id: str) -> dict:
+        return {
+            "Key": {PARTITION_KEY: job_id},
+            "UpdateExpression": "SET " + ", ".join(self.assignments),
+            "ConditionExpression": " AND ".join(self.conditions),
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+        }
+
+
+class JobRepository:
+    def __init__(self, table_name: str, dynamodb_resource=None):
+        self._table = (dynamodb_resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def create(self, job: Job) -> None:
+        self._table.put_item(
+            Item=_stored(job),
+            ConditionExpression="attribute_not_exists(#key)",
+            ExpressionAttributeNames={"#key": PARTITION_KEY},
+        )
+
+    def get(self, job_id: str, now: float) -> Job | None:
+        item = self._table.get_item(Key={PARTITION_KEY: job_id}, ConsistentRead=True).get("Item")
+        job = job_from_item(item) if item else None
+        return job if job and is_live(job, now) else None
+
+    def transition(
+        self,
+        job_id: str,
+        expected: JobStatus | Iterable[JobStatus],
+        target: JobStatus,
+        now: float,
+        *,
+        upload_etag: str | None = None,
+        before_hand_over: bool = False,
+        **changes,
+    ) -> Job | None:
+        """Move a live job from an expected state to target, setting the Job fields in changes;
+        None if it was not there.
+
+        The condition makes the write atomic: of two concurrent deliveries only one moves the job.
+        An upload_etag is recorded as the upload the job takes, and the job must have taken none
+        or that one already: once set, it never changes. before_hand_over: only while the job's
+        message was never recorded as sent.
+        """
+        unknown = set(changes) - JOB_FIELDS
+        if unknown:
+            raise TypeError(f"a job has no {', '.join(sorted(unknown))}")
+        expected = [expected] if isinstance(expected, JobStatus) else list(expected)
+        for current in expected:
+            check_transition(current, target)
+        update = _Update()
+        status = update.name("status")
+        update.require(f"{status} IN ({', '.join(update.value(s.value) for s in expected)})")
+        update.require(f"{update.name(TTL_ATTRIBUTE)} > {update.value(int(now))}")
+        update.set(status, target.value)
+        update.set(update.name("updated_at"), iso(now))
+        update.set(f"{update.name('stages')}.{update.name(target.value)}", iso(now))
+        for name, value in changes.items():
+            update.set(update.name(name), _stored(value))
+        if upload_etag is not None:
+            taken = update.name("upload_etag")
+            etag = update.set(taken, upload_etag)
+            update.require(f"(attribute_not_exists({taken}) OR {taken} = {etag})")
+        if before_hand_over:
+            update.require(f"attribute_not_exists({update.name('handed_over_at')})")
+        attributes = self._update(job_id, update)
+        return None if attributes is None else job_from_item(attributes)
+
+    def mark_handed_over(self, job_id: str, now: float) -> bool:
+        """Record, once, that a queued job's message was sent; False if it already was or the job
+        moved on. It is no transition: the job stays queued and updated_at keeps its meaning."""
+        update = _Update()
+        handed_over = update.name("handed_over_at")
+        update.require(f"{update.name('status')} = {update.value(JobStatus.QUEUED.value)}")
+        update.require(f"attribute_not_exists({handed_over})")
+        update.set(handed_over, iso(now))
+        return self._update(job_id, update) is not None
+
+    def _update(self, job_id: str, update: _Update) -> dict | None:
+        """The item as the update left it; None if its condition did not hold."""
+        try:
+            return self._table.update_item(**update.arguments(job_id), ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+
+
+class ObjectStore:
+    def __init__(self, bucket_name: str, s3_client=None, addressing_style: str = Settings.s3_addressing_style):
+        self.bucket_name = bucket_name
+        self._s3 = s3_client or boto3.client(
+            "s3", config=Config(signature_version="s3v4", s3={"addressing_style": addressing_style})
+        )
+
+    def presign_upload(self, key: str, content_type: str, content_length: int, expires_in: int) -> str:
+        """A PUT URL that signs Content-Type and Content-Length: S3 refuses any other bytes."""
+        return self._s3.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket_name,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentLength": content_length,
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def presign_download(self, key: str, expires_in: int, filename: str) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket_name,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+
+    def etag(self, key: str) -> str:
+        """The object's ETag, unquoted as S3 event notifications carry it."""
+        try:
+            return self._s3.head_object(Bucket=self.bucket_name, Key=key)["ETag"].strip('"')
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissing(key) from error
+            raise
+
+    def read(self, key: str, max_bytes: int, etag: str | None = None) -> bytes:
+        """The object's bytes, only if its ETag is etag when one is given (ObjectReplaced
+        otherwise); ObjectTooLarge rather than reading more than max_bytes."""
+        conditions = {"IfMatch": f'"{etag}"'} if etag is not None else {}
+        try:
+            response = self._s3.get_object(Bucket=self.bucket_name, Key=key, **conditions)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
+                raise ObjectMissing(key) from error
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectReplaced(key) from error
+            raise
+        if response["ContentLength"] > max_bytes:
+            response["Body"].close()
+            raise ObjectTooLarge(response["ContentLength"])
+        return response["Body"].read()
+
+    def write(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self.bucket_name, Key=key, Body=data, ContentType=content_type)
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket_name, Key=key)
+
+
+class JobQueue:
+    def __init__(self, queue_url: str, sqs_client=None):
+        self.queue_url = queue_url
+        self._sqs = sqs_client or boto3.client("sqs")
+
+    def send(self, job_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+
+
+# One of each per Lambda container, made on first use and reused by every invocation: creating
+# clients costs more than most requests. Tests clear these caches between moto sessions.
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.cache
+def job_repository() -> JobRepository:
+    return JobRepository(settings().table_name)
+
+
+@functools.cache
+def object_store() -> ObjectStore:
+    return ObjectStore(settings().bucket_name, addressing_style=settings().s3_addressing_style)
+
+
+@functools.cache
+def job_queue() -> JobQueue:
+    return JobQueue(settings().queue_url)
+
+
+SERVICES = (settings, job_repository, object_store, job_queue)

@@ -1,0 +1,11 @@
+"""Local development tooling: LocalStack on this host (``localstack_host``), the stack deployed on
+it (``stack``, i.e. `make up` / `make down`), the model file (``fetch_model``) and the interpreter
+of the project's Python (``python``). Standard library only except ``fetch_model``'s registry, so
+any Python 3.11+ can run it before the venv exists.
+"""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# What `make up` and the CDK CLI keep between runs (LocalStack keeps its own, under .localstack/).
+LOCAL = REPO / ".local"

@@ -1,0 +1,232 @@
+"""`make up` / `make down`: the whole Cutout stack on this host, on LocalStack, without Docker.
+
+up:   LocalStack (localdev.localstack_host) → the model → the pinned CDK CLI → `cdklocal deploy` of
+      the real stack (inference packaged as a zip) → the demo page on 127.0.0.1 → health check →
+      .local/stack.json {"api_url", "web_url", "bucket", "table", "queue_url", "dead_letter_queue_url"}.
+      Safe to re-run: each step skips what is done.
+down: stops the demo page server and LocalStack, by their PIDs, and waits for their ports.
+
+  .venv/bin/python -m localdev.stack up [-c key=value ...]   (CDK context overrides)
+  .venv/bin/python -m localdev.stack down
+  .venv/bin/python -m localdev.stack cdk ARGS...            (the pinned CDK CLI, e.g. synth)
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from localdev import LOCAL, REPO, localstack_host
+from localdev.processes import HOST, port_open, read_pid, wait_for
+
+STACK_FILE = LOCAL / "stack.json"
+OUTPUTS_FILE = LOCAL / "cdk-outputs.json"
+WEB_DIR = REPO / "web"
+WEB_PID_FILE = LOCAL / "web.pid"
+WEB_PORT = 8765
+CDKLOCAL = REPO / "node_modules" / ".bin" / "cdklocal"
+CDK = REPO / "node_modules" / ".bin" / "cdk"
+CLI_INSTALLED = REPO / "node_modules" / ".installed"
+PACKAGE_LOCK = REPO / "package-lock.json"
+STACK_NAME = "Cutout"
+# LocalStack's free build runs no container images and no Node.js custom resources, and the
+# executor runs every handler with the project's venv, so nothing needs bundling.
+LOCAL_CONTEXT = {
+    "inference_packaging": "zip",
+    "bundle_dependencies": "false",
+    "auto_delete_objects": "false",
+    "s3_addressing_style": "path",
+    "tracing": "false",
+}
+
+
+def log(message: str) -> None:
+    print(f"up: {message}", file=sys.stderr, flush=True)
+
+
+def run(command: list, **kwargs) -> None:
+    subprocess.run([str(part) for part in command], cwd=REPO, check=True, **kwargs)
+
+
+def cli_environment() -> dict:
+    """Caches of npm, jsii and the CDK stay under .local/."""
+    return {
+        **os.environ,
+        "HOME": str(LOCAL / "home"),
+        "CDK_HOME": str(LOCAL / "cdk"),
+        "XDG_CACHE_HOME": str(LOCAL / "cache"),
+        "npm_config_cache": str(LOCAL / "npm-cache"),
+        "CDK_DISABLE_VERSION_CHECK": "true",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "PATH": f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def deploy_environment() -> dict:
+    """cdklocal talks to 127.0.0.1: *.localhost.localstack.cloud does not resolve offline."""
+    return {
+        **cli_environment(),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:4566",
+        "AWS_S3_FORCE_PATH_STYLE": "1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "CDK_DEFAULT_ACCOUNT": "000000000000",
+        "CDK_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def ensure_cli() -> None:
+    """The pinned CDK CLI (cdk, cdklocal) in node_modules/, installed again when the lock file changes."""
+    if CLI_INSTALLED.exists() and CLI_INSTALLED.stat().st_mtime >= PACKAGE_LOCK.stat().st_mtime:
+        return
+    LOCAL.mkdir(exist_ok=True)
+    log("installing the pinned CDK CLI (npm ci)")
+    run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], env=cli_environment())
+    CLI_INSTALLED.touch()
+
+
+def deploy(context: dict) -> dict:
+    ensure_cli()
+    environment = deploy_environment()
+    context_args = [arg for key, value in {**LOCAL_CONTEXT, **context}.items() for arg in ("-c", f"{key}={value}")]
+    log("bootstrapping and deploying the stack with cdklocal")
+    run(
+        [CDKLOCAL, "bootstrap", "aws://000000000000/us-east-1", "--output", LOCAL / "cdk.out", *context_args],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+    )
+    run(
+        [
+            CDKLOCAL,
+            "deploy",
+            STACK_NAME,
+            "--require-approval",
+            "never",
+            "--outputs-file",
+            OUTPUTS_FILE,
+            "--output",
+            LOCAL / "cdk.out",
+            *context_args,
+        ],
+        env=environment,
+    )
+    return json.loads(OUTPUTS_FILE.read_text())[STACK_NAME]
+
+
+def local_api_url(deployed_url: str) -> str:
+    """LocalStack's path form of a REST API URL, which needs no wildcard DNS."""
+    match = re.match(r"https?://([a-z0-9]+)\.execute-api\.[^/]+/([^/]+)/?", deployed_url)
+    if not match:
+        raise RuntimeError(f"unexpected API URL from the stack: {deployed_url}")
+    api_id, stage = match.groups()
+    return f"http://127.0.0.1:4566/restapis/{api_id}/{stage}/_user_request_"
+
+
+def local_queue_url(deployed_url: str) -> str:
+    """The queue on 127.0.0.1: LocalStack's own host names for it do not resolve offline."""
+    account, name = deployed_url.rstrip("/").split("/")[-2:]
+    return f"http://127.0.0.1:4566/{account}/{name}"
+
+
+def web_server_pid() -> int | None:
+    return read_pid(WEB_PID_FILE, b"http.server")
+
+
+def start_web(api_url: str) -> str:
+    """Serve web/ with config.js pointing it at this API (config.js is generated, not tracked)."""
+    (WEB_DIR / "config.js").write_text(f"window.CUTOUT_API_URL = {json.dumps(api_url)};\n")
+    url = f"http://{HOST}:{WEB_PORT}/"
+    if web_server_pid():
+        return url
+    if port_open(WEB_PORT):
+        raise RuntimeError(f"port {WEB_PORT} is taken by another program; free it and run make up again")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(WEB_PORT), "--bind", HOST, "--directory", str(WEB_DIR)],
+        stdout=subprocess.DEVNULL,
+        stderr=(LOCAL / "web.log").open("ab"),
+        start_new_session=True,
+    )
+    WEB_PID_FILE.write_text(str(server.pid))
+    wait_for(lambda: port_open(WEB_PORT), "the demo page server")
+    return url
+
+
+def stop_web() -> None:
+    pid = web_server_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not port_open(WEB_PORT), "the demo page server to stop")
+    WEB_PID_FILE.unlink(missing_ok=True)
+
+
+def api_healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/v1/health", timeout=10) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def up(context: dict, serve_web: bool = True) -> dict:
+    LOCAL.mkdir(exist_ok=True)
+    localstack_host.start()
+    run([sys.executable, "-m", "localdev.fetch_model"])
+    outputs = deploy(context)
+    api_url = local_api_url(outputs["ApiUrl"])
+    wait_for(lambda: api_healthy(api_url), "GET /v1/health", timeout_s=120)
+    stack = {
+        "api_url": api_url,
+        "web_url": start_web(api_url) if serve_web else None,
+        "bucket": outputs["BucketName"],
+        "table": outputs["TableName"],
+        "queue_url": local_queue_url(outputs["QueueUrl"]),
+        "dead_letter_queue_url": local_queue_url(outputs["DeadLetterQueueUrl"]),
+    }
+    STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
+    return stack
+
+
+def down() -> None:
+    stop_web()
+    localstack_host.stop()
+    STACK_FILE.unlink(missing_ok=True)
+
+
+def context_item(text: str) -> tuple[str, str]:
+    key, separator, value = text.partition("=")
+    if not (key and separator):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_command = commands.add_parser("up", help="deploy the stack to LocalStack and serve the demo page")
+    up_command.add_argument("-c", "--context", action="append", default=[], type=context_item, metavar="KEY=VALUE")
+    commands.add_parser("down", help="stop what up started")
+    cdk_command = commands.add_parser("cdk", help="run the pinned CDK CLI with its caches under .local/")
+    cdk_command.add_argument("arguments", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "cdk":
+        ensure_cli()
+        return subprocess.run([str(CDK), *args.arguments], cwd=REPO, env=cli_environment()).returncode
+    if args.command == "down":
+        down()
+        print("Cutout's local stack is stopped.")
+        return 0
+    stack = up(dict(args.context))
+    print(f"Cutout is up.\n  API:       {stack['api_url']}\n  Demo page: {stack['web_url']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
