@@ -17,7 +17,6 @@ const STAGE_WORDS = {
   cancelled: "cancelled",
   expired: "expired",
 };
-const CANCELLABLE_STATUSES = new Set(["awaiting_upload", "queued"]);
 
 const apiUrl = (new URLSearchParams(location.search).get("api") ?? window.CUTOUT_API_URL ?? "").replace(/\/+$/, "");
 const dropZone = document.getElementById("drop-zone");
@@ -52,7 +51,7 @@ class JobCard {
     this.part(".stage").textContent = STAGE_WORDS[stage];
     this.part("progress").hidden = stage !== "uploading";
     const cancel = this.part(".cancel");
-    cancel.hidden = !(cancel.onclick && CANCELLABLE_STATUSES.has(stage));
+    cancel.hidden = !this.cancellableStatuses?.has(stage);
   }
 
   progress(fraction) {
@@ -72,7 +71,9 @@ class JobCard {
     this.part(".retry").hidden = true;
   }
 
-  allowCancel(onCancel) {
+  // cancellableStatuses: the limits' statuses in which the API cancels a job.
+  allowCancel(onCancel, cancellableStatuses) {
+    this.cancellableStatuses = new Set(cancellableStatuses);
     const button = this.part(".cancel");
     button.onclick = () => { button.disabled = true; onCancel(); };
   }
@@ -108,7 +109,10 @@ async function removeBackground(file, format) {
     checkFile(file, contentType, limits);
     card.stage("creating");
     const job = await createJob(apiUrl, file, contentType, format, retry);
-    card.allowCancel(() => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)));
+    card.allowCancel(
+      () => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)),
+      limits.cancellable_statuses,
+    );
     card.stage("uploading");
     await uploadImage(job.upload, file, (fraction) => card.progress(fraction), retry);
     const done = await waitForJob(apiUrl, job.job_id, (polled) => card.stage(polled.status), retry);

@@ -107,6 +107,8 @@ class FakeCutoutApi(ThreadingHTTPServer):
         self.arrivals: list[Arrival] = []
         self.faults: dict[str, Iterator[Answer]] = {}
         self.limits = service_limits(Settings())
+        # A status every uploaded job is held at while this is set, as a slow stage would.
+        self.hold_at: str | None = None
 
     def serve_limits(self, settings: Settings) -> None:
         """Answer GET /v1/limits with these settings' limits (e.g. a smaller max_upload_bytes).
@@ -172,7 +174,9 @@ class FakeCutoutApi(ThreadingHTTPServer):
         if job is None:
             return api_error(404, ErrorCode.NOT_FOUND, f"no job '{job_id}'")
         status, result = "awaiting_upload", None
-        if job.uploaded is not None:
+        if job.uploaded is not None and self.hold_at is not None:
+            status = self.hold_at
+        elif job.uploaded is not None:
             job.polls_since_upload += 1
             status = "processing" if job.polls_since_upload == 1 else "succeeded"
         if status == "succeeded":

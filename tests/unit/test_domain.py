@@ -176,6 +176,7 @@ def test_the_limits_body_keeps_its_shape():
         ],
         "output_formats": ["png", "webp", "mask"],
         "terminal_statuses": ["cancelled", "expired", "failed", "succeeded"],
+        "cancellable_statuses": ["awaiting_upload", "queued"],
     }
 
 

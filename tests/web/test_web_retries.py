@@ -146,6 +146,21 @@ def test_polling_stops_at_a_status_the_api_lists_as_terminal(page, web_url, fake
     assert len(fake_api.times(fake.POLL)) == 1
 
 
+@pytest.mark.parametrize("cancellable", [True, False], ids=["cancellable", "not-cancellable"])
+def test_the_cancel_button_shows_only_in_a_status_the_api_lists_as_cancellable(page, web_url, fake_api, cancellable):
+    fake_api.hold_at = "queued"
+    if not cancellable:
+        fake_api.limits["cancellable_statuses"].remove("queued")
+    open_against(page, web_url, fake_api.url)
+    page.set_input_files("#files", PHOTO)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "queued")
+    if cancellable:
+        expect(card.locator(".cancel")).to_be_visible()
+    else:
+        expect(card.locator(".cancel")).to_be_hidden()
+
+
 def test_an_unavailable_limits_answer_is_waited_out_and_asked_once_for_all_cards(page, web_url, fake_api):
     fake_api.plan(fake.LIMITS, [fake.unavailable()])
     open_against(page, web_url, fake_api.url)

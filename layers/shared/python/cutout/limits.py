@@ -7,7 +7,7 @@ The web page and the CLI read it instead of copying numbers, types or statuses.
 from dataclasses import asdict, dataclass
 
 from cutout.formats import UPLOAD_TYPES
-from cutout.jobs import TERMINAL_STATUSES, JobStatus, OutputFormat
+from cutout.jobs import CANCELLABLE_STATUSES, TERMINAL_STATUSES, JobStatus, OutputFormat
 from cutout.settings import Settings
 
 
@@ -36,6 +36,7 @@ class ServiceLimits:
     upload_types: list[AcceptedType]
     output_formats: list[OutputFormat]
     terminal_statuses: list[JobStatus]
+    cancellable_statuses: list[JobStatus]  # where DELETE /v1/jobs/{id} cancels a job
 
 
 def service_limits(settings: Settings) -> dict:
@@ -55,5 +56,6 @@ def service_limits(settings: Settings) -> dict:
             ],
             output_formats=list(OutputFormat),
             terminal_statuses=sorted(TERMINAL_STATUSES),
+            cancellable_statuses=sorted(CANCELLABLE_STATUSES),
         )
     )
