@@ -4,7 +4,9 @@
 For 0.26, 2 and 12 MP JPEGs (a real photo scaled up): the median time from JPEG bytes to
 PNG bytes; cold start (imports + session) in a fresh interpreter; peak RSS; and the size of
 a fresh venv holding only the inference image's requirements. Each side runs in its own
-subprocess so one's memory and caches cannot flatter the other. Nothing is asserted.
+subprocess so one's memory and caches cannot flatter the other. Then, at 2 and 12 MP, what output
+options cost: ours with each of OPTION_VARIANTS against the default path (png, no options),
+interleaved run by run in the same worker. Nothing is asserted.
 
   .venv/bin/python bench/inference.py [--repeats N] [--skip-venv]
 
@@ -29,6 +31,13 @@ REQUIREMENTS = ROOT / "functions" / "inference" / "requirements.txt"
 PHOTO = ROOT / "tests" / "data" / "coffee.png"
 # (label, width, height): the photo's 3:2 shape at about 0.26, 2 and 12 megapixels.
 SIZES = [("0.26MP", 624, 416), ("2MP", 1728, 1152), ("12MP", 4242, 2828)]
+# Request `output` objects; "png" (no options) is the default path the others are measured against.
+OPTION_VARIANTS = {
+    "png": {},
+    "jpeg+bg_color": {"format": "jpeg", "bg_color": "#FFFFFF"},
+    "crop+5%": {"crop": True, "crop_margin": "5%"},
+}
+OPTION_SIZES = ["2MP", "12MP"]
 
 COLD_START = {
     "ours": "from cutout_inference.engine import shared_remover\nshared_remover()",
@@ -57,17 +66,19 @@ def worker_environment() -> dict[str, str]:
 
 
 def timing_worker(side: str) -> None:
-    """In a subprocess, for one side: reads a size label a line, runs it once, answers the
-    seconds and output bytes; answers its peak RSS on "rss". The parent interleaves the two
-    sides run by run, so load from elsewhere on the machine falls on both alike."""
+    """In a subprocess, for one side: reads a size label (and, for ours, an OPTION_VARIANTS name)
+    a line, runs it once, answers the seconds and output bytes; answers its peak RSS on "rss".
+    The parent interleaves the two sides run by run, so load from elsewhere on the machine falls
+    on both alike."""
     if side == "ours":
-        from cutout.jobs import OutputFormat
+        from cutout.output import OutputOptions
         from cutout_inference.engine import shared_remover
 
         remover = shared_remover()
+        options = {name: OutputOptions.from_request(output) for name, output in OPTION_VARIANTS.items()}
 
-        def run(data: bytes) -> bytes:
-            return remover.remove_background(data, OutputFormat.PNG).body
+        def run(data: bytes, variant: str = "png") -> bytes:
+            return remover.remove_background(data, options[variant]).body
     else:
         from rembg import new_session, remove
 
@@ -82,8 +93,9 @@ def timing_worker(side: str) -> None:
         if command == "rss":
             answer = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         else:
+            label, *variant = command.split()
             started = time.perf_counter()
-            output = run(inputs[command])
+            output = run(inputs[label], *variant)
             answer = {"seconds": time.perf_counter() - started, "bytes": len(output)}
         print(json.dumps(answer), flush=True)
 
@@ -125,10 +137,28 @@ def run_timings(repeats: int) -> dict:
                 results[side]["output_bytes"][label] = answers[-1]["bytes"]
         for side, worker in workers.items():
             results[side]["peak_rss_mb"] = worker.ask("rss")["peak_rss_mb"]
+        results["options"] = option_timings(workers["ours"], repeats)
     finally:
         for worker in workers.values():
             worker.close()
     return results
+
+
+def option_timings(worker: "Worker", repeats: int) -> dict:
+    """Per OPTION_SIZES label and variant: median seconds and output bytes, variants interleaved."""
+    timings = {}
+    for label in OPTION_SIZES:
+        runs = {variant: [] for variant in OPTION_VARIANTS}
+        for variant in OPTION_VARIANTS:
+            worker.ask(f"{label} {variant}")  # warm-up
+        for _ in range(repeats):
+            for variant in OPTION_VARIANTS:
+                runs[variant].append(worker.ask(f"{label} {variant}"))
+        timings[label] = {
+            variant: {"median_s": statistics.median(a["seconds"] for a in answers), "bytes": answers[-1]["bytes"]}
+            for variant, answers in runs.items()
+        }
+    return timings
 
 
 def cold_start_s(side: str, tries: int = 3) -> float:
@@ -203,6 +233,14 @@ def main() -> None:
         f"peak RSS (all sizes, 12 MP last): ours {results['ours']['peak_rss_mb']:.0f} MB,"
         f" rembg {results['rembg']['peak_rss_mb']:.0f} MB"
     )
+    print(f"{'size':>7} {'output options':>15} {'ms':>7} {'vs png':>7} {'KB':>7}")
+    for label, variants in results["options"].items():
+        default_s = variants["png"]["median_s"]
+        for variant, timing in variants.items():
+            print(
+                f"{label:>7} {variant:>15} {timing['median_s'] * 1000:7.0f} {timing['median_s'] / default_s:6.2f}x"
+                f" {timing['bytes'] / 1024:7.0f}"
+            )
     cold = {side: cold_start_s(side) for side in COLD_START}
     print(
         f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
@@ -222,7 +260,11 @@ def main() -> None:
                     "ours_ms": {label: s * 1000 for label, s in results["ours"]["median_s"].items()},
                     "rembg_ms": {label: s * 1000 for label, s in results["rembg"]["median_s"].items()},
                     "speedup": speedups,
-                    "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in results},
+                    "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in COLD_START},
+                    "options_ms": {
+                        label: {variant: timing["median_s"] * 1000 for variant, timing in variants.items()}
+                        for label, variants in results["options"].items()
+                    },
                     "cold_start_s": cold,
                     "venv_mb": venv_mb,
                     "venv_botocore_mb": botocore_mb,

@@ -18,9 +18,13 @@ const STAGE_WORDS = {
   expired: "expired",
 };
 
+// How the page names the API's output formats; a format it does not know shows as its name.
+const FORMAT_WORDS = { png: "PNG", webp: "WebP", jpeg: "JPEG", mask: "Mask only" };
+
 const apiUrl = (new URLSearchParams(location.search).get("api") ?? window.CUTOUT_API_URL ?? "").replace(/\/+$/, "");
 const dropZone = document.getElementById("drop-zone");
 const fileInput = document.getElementById("files");
+const picker = document.getElementById("picker");
 
 function megabytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -35,6 +39,63 @@ function checkFile(file, contentType, limits) {
   if (contentType === null) {
     throw new CutoutError("unsupported_media_type", `${file.name} is not a JPEG, PNG or WebP image`);
   }
+}
+
+// The output options as the API takes them; only the choices made are sent, and the API checks them.
+function outputOptions() {
+  const form = new FormData(picker); // disabled controls are left out
+  const output = {};
+  if (form.has("format")) output.format = form.get("format");
+  const background = form.get("background");
+  if (background === "white") output.bg_color = "#FFFFFF";
+  if (background === "custom") {
+    const alpha = Number(form.get("bg_alpha") ?? 255);
+    output.bg_color = form.get("bg_color").toUpperCase() + (alpha < 255 ? alpha.toString(16).padStart(2, "0").toUpperCase() : "");
+  }
+  if (form.has("crop")) {
+    output.crop = true;
+    const margin = form.get("crop_margin").trim();
+    if (margin) output.crop_margin = margin + form.get("crop_margin_unit");
+  }
+  const maxSide = form.get("max_side").trim();
+  if (maxSide) output.max_side = Number(maxSide);
+  return output;
+}
+
+// What the API refuses anyway is not offered: a background for a mask, transparency in a JPEG.
+function syncOptions() {
+  const format = new FormData(picker).get("format");
+  const transparent = picker.querySelector('[name=background][value=transparent]');
+  document.getElementById("background-options").disabled = format === "mask";
+  transparent.disabled = format === "jpeg";
+  if (format === "jpeg" && transparent.checked) picker.querySelector('[name=background][value=white]').checked = true;
+  picker.elements.bg_alpha.disabled = format === "jpeg" || picker.elements.background.value !== "custom";
+  picker.elements.crop_margin.disabled = picker.elements.crop_margin_unit.disabled = !picker.elements.crop.checked;
+}
+
+function showFormats(outputFormats) {
+  const formats = document.getElementById("format-options");
+  for (const [i, format] of outputFormats.entries()) {
+    const label = document.createElement("label");
+    const radio = Object.assign(document.createElement("input"), { type: "radio", name: "format", value: format, checked: i === 0 });
+    label.append(radio, ` ${FORMAT_WORDS[format] ?? format}`);
+    formats.append(label);
+  }
+  syncOptions();
+}
+
+// The result has transparency unless it is a JPEG, a mask, or over an opaque background (the API
+// echoes an opaque colour as #RRGGBB); only then does the checkerboard show through.
+function hasTransparency(result) {
+  if (result.format === "jpeg" || result.format === "mask") return false;
+  const background = result.output?.bg_color;
+  return !background || background.length === 9;
+}
+
+function subjectWords(result) {
+  if (!("subject" in result)) return "";
+  const box = result.subject;
+  return box ? `; subject ${box.width}×${box.height} at ${box.x}, ${box.y}` : "; no subject found";
 }
 
 class JobCard {
@@ -91,15 +152,16 @@ class JobCard {
     const after = this.part(".after");
     after.onerror = () => this.fail(new CutoutError("result_unavailable", "the result could not be loaded; its link may have expired"));
     after.src = result.url;
+    after.classList.toggle("checkerboard", hasTransparency(result));
     this.part(".compare").hidden = false;
     this.part(".download-link").href = result.url;
     const validUntil = new Date(result.expires_at).toLocaleTimeString();
-    this.part(".details").textContent = `${result.format}, ${result.width}×${result.height}, ${megabytes(result.bytes)}; link valid until ${validUntil}`;
+    this.part(".details").textContent = `${result.format}, ${result.width}×${result.height}, ${megabytes(result.bytes)}${subjectWords(result)}; link valid until ${validUntil}`;
     this.part(".download").hidden = false;
   }
 }
 
-async function removeBackground(file, format) {
+async function removeBackground(file, output) {
   const card = new JobCard(file);
   try {
     card.stage("checking");
@@ -108,7 +170,7 @@ async function removeBackground(file, format) {
     const contentType = await sniffContentType(file, limits);
     checkFile(file, contentType, limits);
     card.stage("creating");
-    const job = await createJob(apiUrl, file, contentType, format, retry);
+    const job = await createJob(apiUrl, file, contentType, output, retry);
     card.allowCancel(
       () => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)),
       limits.cancellable_statuses,
@@ -127,8 +189,8 @@ async function removeBackground(file, format) {
 }
 
 function removeBackgrounds(files) {
-  const format = new FormData(document.getElementById("picker")).get("format");
-  for (const file of files) removeBackground(file, format);
+  const output = outputOptions();
+  for (const file of files) removeBackground(file, output);
 }
 
 if (!apiUrl) {
@@ -142,7 +204,14 @@ if (!apiUrl) {
   fetchLimits(apiUrl).then((limits) => {
     fileInput.accept = limits.upload_types.map((type) => type.content_type).join(",");
     document.getElementById("size-limit").textContent = `, up to ${megabytes(limits.max_upload_bytes)} each`;
+    showFormats(limits.output_formats);
   }, () => {});
+  picker.addEventListener("change", syncOptions);
+  picker.elements.bg_color.addEventListener("input", () => {
+    picker.querySelector('[name=background][value=custom]').checked = true;
+    syncOptions();
+  });
+  syncOptions();
   fileInput.addEventListener("change", () => {
     removeBackgrounds([...fileInput.files]);
     fileInput.value = "";

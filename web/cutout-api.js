@@ -55,15 +55,20 @@ async function sendWithRetries(send, { deadline = Date.now() + CALL_RETRY_BUDGET
   }
 }
 
-// What an answer that is not a success says: the API's {"error": {"code", "message"}}, or S3's
-// XML <Error><Code>…</Code><Message>…</Message></Error>.
+// What an answer that is not a success says: the API's {"error": {"code", "message", "details"?}} (a
+// 400's details.problems, each bad field and what is wrong with it, are part of the message), or
+// S3's XML <Error><Code>…</Code><Message>…</Message></Error>.
 async function refusal(answer, fallbackMessage = answer.statusText) {
   const text = await answer.text().catch(() => "");
   let json = null;
   try {
     json = JSON.parse(text);
   } catch {}
-  if (json?.error?.code) return new CutoutError(json.error.code, json.error.message);
+  if (json?.error?.code) {
+    const problems = json.error.details?.problems;
+    const said = Array.isArray(problems) ? problems.map(({ field, problem }) => `${field} ${problem}`).join("; ") : "";
+    return new CutoutError(json.error.code, said ? `${json.error.message}: ${said}` : json.error.message);
+  }
   const xml = new DOMParser().parseFromString(text, "application/xml");
   const field = (name) => xml.querySelector(`Error > ${name}`)?.textContent;
   return new CutoutError(field("Code") ?? `http_${answer.status}`, field("Message") ?? fallbackMessage);
@@ -98,12 +103,14 @@ export function fetchLimits(apiUrl, retry) {
 }
 
 // POST /v1/jobs: declare the exact type and size of the image; the answer says where to PUT it.
-export function createJob(apiUrl, file, contentType, format, retry) {
+// output: { format, bg_color, crop, crop_margin, max_side }, each optional, sent as given (the API
+// checks them and answers a 400 naming each bad field).
+export function createJob(apiUrl, file, contentType, output, retry) {
   return callApi(apiUrl, "POST", "/v1/jobs", {
     content_type: contentType,
     content_length: file.size,
     filename: file.name,
-    output: { format },
+    output,
   }, retry);
 }
 

@@ -62,8 +62,14 @@ def retry_wait_s(attempts: int, deadline: float, asked_s: float | None) -> float
     return wait_s if time.monotonic() + wait_s <= deadline else None
 
 
+def problems_text(problems: list[dict]) -> str:
+    """A 400's details.problems in words: `output.max_side must be ...; output.crop_margin ...`."""
+    return "; ".join(f"{problem['field']} {problem['problem']}" for problem in problems)
+
+
 class ApiError(Exception):
-    """A refusal from the API ({"error": {"code", "message"}}) or from S3 (an XML <Error>)."""
+    """A refusal from the API ({"error": {"code", "message", "details"?}}; a 400's details.problems
+    name each bad field and are part of the message) or from S3 (an XML <Error>)."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -75,8 +81,10 @@ class ApiError(Exception):
     def from_response(cls, response: requests.Response) -> "ApiError":
         try:
             error = response.json()["error"]
-            return cls(response.status_code, error["code"], error["message"])
-        except (ValueError, KeyError, TypeError):
+            problems = (error.get("details") or {}).get("problems")
+            message = f"{error['message']}: {problems_text(problems)}" if problems else error["message"]
+            return cls(response.status_code, error["code"], message)
+        except (ValueError, KeyError, TypeError, AttributeError):
             pass
         try:
             root = ElementTree.fromstring(response.content)
@@ -169,9 +177,9 @@ class CutoutApi:
             self._limits = self._call("GET", "/v1/limits")
         return self._limits
 
-    def create_job(self, content_type: str, content_length: int, filename: str, output_format: str) -> dict:
-        """The new job; an image over the API's max_upload_bytes is refused here as the API would
-        (413 payload_too_large), without asking for a job."""
+    def create_job(self, content_type: str, content_length: int, filename: str, output: dict) -> dict:
+        """The new job, with the `output` options as given (the API checks them); an image over the
+        API's max_upload_bytes is refused here as the API would (413 payload_too_large), without asking for a job."""
         max_upload_bytes = self.limits()["max_upload_bytes"]
         if content_length > max_upload_bytes:
             raise ApiError(
@@ -181,7 +189,7 @@ class CutoutApi:
             "content_type": content_type,
             "content_length": content_length,
             "filename": filename,
-            "output": {"format": output_format},
+            "output": output,
         }
         return self._call("POST", "/v1/jobs", json=body)
 

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 ACCEPTED_TYPES_TEXT = "JPEG, PNG or WebP"
-OUTPUT_FORMATS = ("png", "webp", "mask")
-# A mask is a greyscale PNG; only webp output changes the file type.
-OUTPUT_EXTENSIONS = {"png": "png", "webp": "webp", "mask": "png"}
+OUTPUT_FORMATS = ("png", "webp", "mask", "jpeg")
+# A mask is a greyscale PNG.
+OUTPUT_EXTENSIONS = {"png": "png", "webp": "webp", "mask": "png", "jpeg": "jpg"}
 
 
 def sniff_content_type(head: bytes, upload_types: list[dict]) -> str | None:

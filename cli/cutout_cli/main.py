@@ -63,8 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=OUTPUT_FORMATS,
         default="png",
-        help="png or webp with transparency, or the mask alone (default: png)",
+        help="png or webp with transparency, jpeg over a background (white by default), or the mask alone"
+        " (default: png)",
     )
+    remove.add_argument(
+        "--bg-color",
+        metavar="#RRGGBB[AA]",
+        help="composite the cutout over this colour (with alpha below FF, png and webp keep some transparency)",
+    )
+    remove.add_argument("--crop", action="store_true", help="crop the result to the subject")
+    remove.add_argument(
+        "--crop-margin", metavar="<n>px|<n>%%", help="with --crop: room around the subject, e.g. 20px or 5%%"
+    )
+    remove.add_argument("--max-side", type=int, metavar="PIXELS", help="the result's longest side at most this")
     remove.add_argument(
         "--concurrency", type=positive_int, default=4, metavar="N", help="images in flight at once (default: 4)"
     )
@@ -97,6 +108,20 @@ class Outcome:
     error: str | None = None
 
 
+def output_options(args: argparse.Namespace) -> dict:
+    """The `output` object of POST /v1/jobs: the format and each option given (the API checks them)."""
+    output = {"format": args.format}
+    if args.bg_color is not None:
+        output["bg_color"] = args.bg_color
+    if args.crop:
+        output["crop"] = True
+    if args.crop_margin is not None:
+        output["crop_margin"] = args.crop_margin
+    if args.max_side is not None:
+        output["max_side"] = args.max_side
+    return output
+
+
 def job_failure(job: dict) -> str:
     error = job.get("error")
     return f"{error['code']}: {error['message']}" if error else f"the job ended {job['status']}"
@@ -125,7 +150,7 @@ def remove_image(
         return failed("timed out before it could start (--timeout)")
     api = CutoutApi(api_url, deadline, on_retry=show_retry, known_limits=limits)
     try:
-        job = api.create_job(content_type, size, image.name, args.format)
+        job = api.create_job(content_type, size, image.name, output_options(args))
         api.upload(job["upload"], image, lambda sent: board.show(index, "uploading", sent / size))
         board.show(index, "uploaded", detail=job["job_id"])
         final = api.wait_for_job(job["job_id"], deadline, lambda polled: board.show(index, polled["status"]))
@@ -165,6 +190,17 @@ def run_remove(args: argparse.Namespace, api_url: str) -> int:
     return EXIT_OK if all(outcome.output for outcome in outcomes) else EXIT_FAILED
 
 
+def subject_text(subject: dict | None) -> str:
+    if subject is None:
+        return "none found"
+    return f"{subject['width']}x{subject['height']} at ({subject['x']}, {subject['y']})"
+
+
+def applied_options_text(output: dict) -> str:
+    """The options set, e.g. `format jpeg, bg_color #FFFFFF, crop, crop_margin 5%` (unset ones left out)."""
+    return ", ".join(name if value is True else f"{name} {value}" for name, value in output.items() if value)
+
+
 def describe_job(job: dict) -> str:
     lines = [f"job     {job['job_id']}", f"status  {job['status']}"]
     lines += [f"  {stage:<16}{at}" for stage, at in job["stages"].items()]
@@ -177,6 +213,10 @@ def describe_job(job: dict) -> str:
             f" URL until {result['expires_at']}"
         )
         lines.append(f"        {result['url']}")
+        if "subject" in result:
+            lines.append(f"subject {subject_text(result['subject'])}")
+        if result.get("output"):
+            lines.append(f"output  {applied_options_text(result['output'])}")
     return "\n".join(lines)
 
 

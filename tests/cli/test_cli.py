@@ -15,7 +15,7 @@ from cutout.limits import service_limits
 from cutout.settings import Settings
 from cutout_cli.config import API_URL_VARIABLE, NoApiUrl, resolve_api_url
 from cutout_cli.images import cutout_path, sniff_content_type, sniff_file
-from cutout_cli.main import main
+from cutout_cli.main import describe_job, main
 from cutout_cli.progress import ProgressBoard
 from tests.support.fake_cutout_api import CREATE, LIMITS
 
@@ -53,6 +53,7 @@ def outside_any_stack(tmp_path, monkeypatch) -> Path:
         ["remove", "a.png", "--format", "gif"],
         ["remove", "a.png", "--concurrency", "0"],
         ["remove", "a.png", "--timeout", "0"],
+        ["remove", "a.png", "--max-side", "large"],
         ["status"],
         ["frobnicate"],
     ],
@@ -154,7 +155,8 @@ def test_the_first_upload_type_whose_every_signature_matches_is_the_type():
 
 
 @pytest.mark.parametrize(
-    ("output_format", "name"), [("png", "cat-cutout.png"), ("webp", "cat-cutout.webp"), ("mask", "cat-cutout.png")]
+    ("output_format", "name"),
+    [("png", "cat-cutout.png"), ("webp", "cat-cutout.webp"), ("mask", "cat-cutout.png"), ("jpeg", "cat-cutout.jpg")],
 )
 def test_output_is_named_after_the_input_and_written_next_to_it(output_format, name):
     assert cutout_path(Path("photos/cat.jpeg"), output_format) == Path("photos") / name
@@ -199,3 +201,25 @@ def test_progress_off_a_terminal_is_one_plain_line_per_stage():
     board.show(1, "queued")
     board.show(0, "done", detail="a-cutout.png")
     assert stream.getvalue().splitlines() == ["a.jpg: uploading", "b.png: queued", "a.jpg: done a-cutout.png"]
+
+
+def test_status_says_when_no_subject_was_found_and_leaves_unset_options_out():
+    job = {
+        "job_id": "0b5a9b5e-0000-4000-8000-000000000000",
+        "status": "succeeded",
+        "stages": {"succeeded": "2026-01-01T00:00:01Z"},
+        "error": None,
+        "result": {
+            "url": "https://bucket/result",
+            "expires_at": "2026-01-01T00:05:00Z",
+            "format": "png",
+            "width": 8,
+            "height": 8,
+            "bytes": 100,
+            "subject": None,
+            "output": {"format": "png", "bg_color": None, "crop": True, "crop_margin": None, "max_side": None},
+        },
+    }
+    lines = describe_job(job).splitlines()
+    assert "subject none found" in lines
+    assert "output  format png, crop" in lines

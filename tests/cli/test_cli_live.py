@@ -65,7 +65,7 @@ def test_some_images_failing_exits_1_with_the_jobs_error(live_api_url, tmp_path)
 
 
 def test_status_and_cancel_of_a_job_waiting_for_its_upload(live_api_url):
-    job = CutoutApi(live_api_url).create_job("image/png", 1234, "never-sent.png", "png")
+    job = CutoutApi(live_api_url).create_job("image/png", 1234, "never-sent.png", {"format": "png"})
     status = cutout("status", job["job_id"], "--api", live_api_url)
     assert status.returncode == 0, status.stderr
     assert f"job     {job['job_id']}\nstatus  awaiting_upload" in status.stdout

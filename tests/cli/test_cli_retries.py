@@ -152,3 +152,47 @@ def test_an_api_without_limits_fails_the_run_before_any_job(fake_api, tmp_path, 
     assert main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]) == 1
     assert "cutout: not_found: no such route" in capsys.readouterr().err
     assert fake_api.times(fake.CREATE) == []
+
+
+def test_the_output_options_reach_the_api_and_a_jpeg_is_written_as_jpg(fake_api, tmp_path, capsys):
+    argv = ["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path), "--format", "jpeg"]
+    argv += ["--bg-color", "#102030", "--crop", "--crop-margin", "5%", "--max-side", "512"]
+    assert main(argv) == 0, capsys.readouterr().err
+    (job,) = fake_api.jobs.values()
+    assert job.output == {"format": "jpeg", "bg_color": "#102030", "crop": True, "crop_margin": "5%", "max_side": 512}
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "chelsea-cutout.jpg")]
+
+
+def test_without_options_only_the_format_is_sent(fake_api, tmp_path):
+    assert main(["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]) == 0
+    assert [job.output for job in fake_api.jobs.values()] == [{"format": "png"}]
+
+
+def test_bad_output_options_are_reported_with_the_apis_problems_and_no_traceback(fake_api, tmp_path):
+    # A subprocess, so that what a person sees on stderr is all checked, a traceback included.
+    run = subprocess.run(
+        [CUTOUT, "remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path)]
+        + ["--format", "jpeg", "--bg-color", "#10203080", "--crop-margin", "9000px", "--max-side", "8"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    (reported,) = [line for line in run.stderr.splitlines() if line.startswith(f"cutout: {PHOTO}: ")]
+    assert reported.startswith(f"cutout: {PHOTO}: bad_request: the output options are not valid: ")
+    for field in ("output.bg_color must be opaque", "output.crop_margin must be", "output.max_side must be"):
+        assert field in reported
+    assert "Traceback" not in run.stderr
+    assert fake_api.jobs == {}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_status_prints_the_subject_and_the_applied_options(fake_api, tmp_path, capsys):
+    argv = ["remove", str(PHOTO), "--api", fake_api.url, "-o", str(tmp_path), "--format", "jpeg", "--max-side", "300"]
+    assert main(argv) == 0
+    (job_id,) = fake_api.jobs
+    capsys.readouterr()
+    assert main(["status", job_id, "--api", fake_api.url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "subject 451x300 at (0, 0)" in lines
+    assert "output  format jpeg, bg_color #FFFFFF, max_side 300" in lines

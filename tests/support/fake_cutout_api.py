@@ -2,7 +2,9 @@
 clients' tests (the CLI's and the page's), with faults planned per route before the real answer:
 a 429 with Retry-After, a 503, an S3 <Error>, a reset connection. Every request is recorded with
 its arrival time, so a test can count the tries and measure the waits between them at the server.
-GET /v1/limits answers the service's own limits body, which a test may change.
+GET /v1/limits answers the service's own limits body, which a test may change. The `output` of
+POST /v1/jobs is checked by the domain as the API checks it (a 400 naming each bad field) and kept
+as sent; the result echoes the applied options and a subject box of the whole image.
 """
 
 import io
@@ -21,8 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
-from cutout.errors import ErrorCode
+from cutout.errors import ErrorCode, JobRejected
 from cutout.limits import service_limits
+from cutout.output import OutputOptions
 from cutout.settings import Settings
 
 LIMITS, CREATE, POLL, UPLOAD, RESULT = "limits", "create", "poll", "upload", "result"
@@ -54,8 +57,15 @@ def json_answer(status: int, body: dict) -> Answer:
     return Answer(status, json.dumps(body).encode())
 
 
-def api_error(status: int, code: str, message: str, retry_after: str | Callable[[], str] | None = None) -> Answer:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+def api_error(
+    status: int,
+    code: str,
+    message: str,
+    retry_after: str | Callable[[], str] | None = None,
+    details: dict | None = None,
+) -> Answer:
+    error = {"code": code, "message": message} | ({"details": details} if details is not None else {})
+    body = json.dumps({"error": error}).encode()
     return Answer(status, body, headers={"Retry-After": retry_after} if retry_after is not None else {})
 
 
@@ -83,7 +93,8 @@ class Job:
     job_id: str
     content_type: str
     content_length: int
-    output_format: str
+    output: dict  # the request's `output` object as sent ({} when absent)
+    options: OutputOptions
     uploaded: bytes | None = None
     polls_since_upload: int = 0
 
@@ -133,9 +144,12 @@ class FakeCutoutApi(ThreadingHTTPServer):
         return next(self.faults.get(route, iter(())), None)
 
     def create(self, body: dict) -> Answer:
-        job = Job(
-            str(uuid.uuid4()), body["content_type"], body["content_length"], body.get("output", {}).get("format", "png")
-        )
+        output = body.get("output", {})
+        try:
+            options = OutputOptions.from_request(output)
+        except JobRejected as refused:
+            return api_error(400, refused.code, refused.message, details=refused.details)
+        job = Job(str(uuid.uuid4()), body["content_type"], body["content_length"], output, options)
         self.jobs[job.job_id] = job
         upload = {
             "method": "PUT",
@@ -185,11 +199,13 @@ class FakeCutoutApi(ThreadingHTTPServer):
             result = {
                 "url": f"{self.url}/results/{job.job_id}",
                 "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + RESULT_URL_TTL_S)),
-                "format": job.output_format,
+                "format": job.options.format.value,
                 "content_type": job.content_type,
                 "width": width,
                 "height": height,
                 "bytes": len(job.uploaded),
+                "subject": {"x": 0, "y": 0, "width": width, "height": height},
+                "output": job.options.to_json(),
             }
         stages = {"awaiting_upload": "2026-01-01T00:00:00Z", status: "2026-01-01T00:00:01Z"}
         return json_answer(

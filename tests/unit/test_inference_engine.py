@@ -1,4 +1,4 @@
-"""The inference engine against rembg (the oracle), on real photos, with the real model."""
+"""The inference engine against rembg (the oracle), and each output option, on real photos, with the real model."""
 
 import hashlib
 import io
@@ -6,12 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
+import fpng
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from cutout.jobs import OutputFormat
+from cutout.output import SUBJECT_ALPHA_THRESHOLD, OutputFormat, OutputOptions, SubjectBox
 from cutout_inference.engine import BackgroundRemover, UnreadableImageError, available_cpus, decode_image
 from localdev import fetch_model
 from tests.support.inference import U2NETP, provisioned_model
@@ -19,6 +20,7 @@ from tests.support.inference import U2NETP, provisioned_model
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 PHOTOS = ["astronaut", "chelsea", "coffee"]
+ALPHA_FORMATS = [OutputFormat.PNG, OutputFormat.WEBP, OutputFormat.MASK]
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +56,17 @@ def png_of(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def options(**output) -> OutputOptions:
+    """Output options as a request's `output` object asks for them (so jpeg gets its white)."""
+    return OutputOptions.from_request(output)
+
+
+def subject_box_of(alpha: np.ndarray) -> SubjectBox:
+    """The subject's box measured independently of the engine: rows and columns at the threshold."""
+    rows, columns = np.nonzero(alpha >= SUBJECT_ALPHA_THRESHOLD)
+    return SubjectBox(columns.min(), rows.min(), columns.max() + 1 - columns.min(), rows.max() + 1 - rows.min())
 
 
 def result_alpha(body: bytes) -> np.ndarray:
@@ -116,7 +129,7 @@ def test_alpha_matches_rembg_within_one_level(name, remover, rembg_session):
 def coffee_cutouts(remover):
     source, _ = decode_image(photo_bytes("coffee"))
     alpha = np.asarray(remover.predict_alpha(source))
-    results = {f: remover.remove_background(photo_bytes("coffee"), f) for f in OutputFormat}
+    results = {f: remover.remove_background(photo_bytes("coffee"), options(format=f.value)) for f in OutputFormat}
     return np.asarray(source), alpha, results
 
 
@@ -163,11 +176,11 @@ def partly_hidden_cutouts(remover):
     rgba = photo.convert("RGBA")
     rgba.putalpha(Image.fromarray(source_alpha))
     model_alpha = np.asarray(remover.predict_alpha(photo))
-    results = {f: remover.remove_background(png_of(rgba), f) for f in OutputFormat}
+    results = {f: remover.remove_background(png_of(rgba), options(format=f.value)) for f in ALPHA_FORMATS}
     return source_alpha, model_alpha, results
 
 
-@pytest.mark.parametrize("output_format", list(OutputFormat))
+@pytest.mark.parametrize("output_format", ALPHA_FORMATS)
 def test_a_cutout_is_never_more_opaque_than_its_source(partly_hidden_cutouts, output_format):
     source_alpha, model_alpha, results = partly_hidden_cutouts
     alpha = result_alpha(results[output_format].body)
@@ -178,21 +191,22 @@ def test_a_cutout_is_never_more_opaque_than_its_source(partly_hidden_cutouts, ou
     assert (model_alpha[source_alpha == 0] >= 250).mean() > 0.1
 
 
-@pytest.mark.parametrize("output_format", list(OutputFormat))
+@pytest.mark.parametrize("output_format", ALPHA_FORMATS)
 def test_a_fully_transparent_source_gives_a_fully_transparent_cutout(remover, output_format):
     hidden = decoded(photo_bytes("astronaut")).convert("RGBA")
     hidden.putalpha(0)
 
-    result = remover.remove_background(png_of(hidden), output_format)
+    result = remover.remove_background(png_of(hidden), options(format=output_format.value, crop=True))
 
     assert not np.asarray(decoded(result.body)).any(), "alpha 0 everywhere, and black beneath"
+    assert (result.width, result.height, result.subject) == (512, 512, None)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
 def test_non_rgb_sources_are_cut_out_at_their_size(mode, remover):
     buffer = io.BytesIO()
     decoded(photo_bytes("chelsea")).convert(mode).save(buffer, "PNG")
-    result = remover.remove_background(buffer.getvalue(), OutputFormat.PNG)
+    result = remover.remove_background(buffer.getvalue(), OutputOptions())
     assert decoded(result.body).size == (451, 300)
 
 
@@ -201,4 +215,150 @@ def test_non_rgb_sources_are_cut_out_at_their_size(mode, remover):
 )
 def test_unreadable_sources_raise_a_permanent_error(data, remover):
     with pytest.raises(UnreadableImageError):
-        remover.remove_background(data, OutputFormat.PNG)
+        remover.remove_background(data, OutputOptions())
+
+
+def test_default_png_is_byte_identical_to_fpng_of_the_plain_cutout(coffee_cutouts):
+    source, alpha, results = coffee_cutouts
+    plain = np.dstack([source * (alpha > 0)[..., np.newaxis], alpha]).astype(np.uint8)
+    assert results[OutputFormat.PNG].body == fpng.from_pil(Image.fromarray(plain, "RGBA"))
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_every_result_reports_the_subject_box_of_the_thresholded_alpha(coffee_cutouts, output_format):
+    _, alpha, results = coffee_cutouts
+    assert results[output_format].subject == subject_box_of(alpha)
+    # The cup, not the faint haze u2netp leaves beside it: alpha > 0 spans 435 columns, the cup 408.
+    faint_columns = np.nonzero((alpha > 0).any(axis=0))[0]
+    assert subject_box_of(alpha).width == 408 < faint_columns.max() + 1 - faint_columns.min()
+
+
+def test_an_opaque_background_colour_shows_exactly_where_the_cutout_is_transparent(coffee_cutouts, remover):
+    source, alpha, _ = coffee_cutouts
+    result = remover.remove_background(photo_bytes("coffee"), options(bg_color="#3366CC"))
+    pixels = opened(result, "PNG", "RGB", "image/png").astype(np.int16)
+
+    assert (pixels[alpha == 0] == (0x33, 0x66, 0xCC)).all()
+    assert (pixels[alpha == 255] == source[alpha == 255]).all()
+    partial = (alpha > 0) & (alpha < 255)
+    weight = alpha[partial, np.newaxis] / 255
+    expected = source[partial] * weight + np.array([0x33, 0x66, 0xCC]) * (1 - weight)
+    assert np.abs(pixels[partial] - expected).max() <= 1
+
+
+def test_a_translucent_background_colour_keeps_rgba_with_the_composite_alpha(coffee_cutouts, remover):
+    source, alpha, _ = coffee_cutouts
+    result = remover.remove_background(photo_bytes("coffee"), options(format="webp", bg_color="#00FF0080"))
+    pixels = opened(result, "WEBP", "RGBA", "image/webp").astype(np.int16)
+
+    assert (pixels[alpha == 0] == (0, 255, 0, 0x80)).all()
+    assert (pixels[alpha == 255] == np.c_[source[alpha == 255], np.full((alpha == 255).sum(), 255)]).all()
+    expected_alpha = alpha + 0x80 * (1 - alpha / 255)
+    assert np.abs(pixels[..., 3] - expected_alpha).max() <= 1
+
+
+def test_jpeg_is_the_cutout_over_white_with_no_alpha(coffee_cutouts, remover):
+    _, alpha, results = coffee_cutouts
+    pixels = opened(results[OutputFormat.JPEG], "JPEG", "RGB", "image/jpeg").astype(np.int16)
+    over_white = np.asarray(decoded(remover.remove_background(photo_bytes("coffee"), options(bg_color="#FFFFFF")).body))
+
+    assert np.abs(pixels - over_white).mean() < 2, "the same picture, up to JPEG's loss"
+    assert pixels[alpha == 0].mean() > 250
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_crop_is_the_mask_box_with_the_subject_at_its_edges(name, remover):
+    rgb, _ = decode_image(photo_bytes(name))
+    alpha = np.asarray(remover.predict_alpha(rgb))
+    box = subject_box_of(alpha)
+    uncropped = np.asarray(decoded(remover.remove_background(photo_bytes(name), OutputOptions()).body))
+
+    result = remover.remove_background(photo_bytes(name), options(crop=True))
+    pixels = np.asarray(decoded(result.body))
+
+    assert abs(result.width - box.width) <= 1 and abs(result.height - box.height) <= 1
+    assert pixels.shape == (result.height, result.width, 4)
+    assert result.subject == SubjectBox(0, 0, result.width, result.height)
+    np.testing.assert_array_equal(pixels, uncropped[box.y : box.y + box.height, box.x : box.x + box.width])
+
+
+@pytest.mark.parametrize(("margin", "pixels"), [("20px", 20), ("0px", 0), ("10%", 41), ("1%", 4)])
+def test_crop_margin_adds_its_pixels_on_every_side(coffee_cutouts, remover, margin, pixels):
+    _, alpha, _ = coffee_cutouts
+    box = subject_box_of(alpha)
+    assert (box.width, box.height) == (408, 376), "10% of the larger side is 40.8, rounded to 41"
+
+    result = remover.remove_background(photo_bytes("coffee"), options(crop=True, crop_margin=margin))
+
+    assert (result.width, result.height) == (box.width + 2 * pixels, box.height + 2 * pixels)
+    assert result.subject == SubjectBox(pixels, pixels, box.width, box.height)
+    alpha_out = result_alpha(result.body)
+    np.testing.assert_array_equal(
+        alpha_out[pixels : pixels + box.height, pixels : pixels + box.width],
+        alpha[box.y : box.y + box.height, box.x : box.x + box.width],
+    )
+
+
+def test_a_margin_beyond_the_image_is_transparent_padding(coffee_cutouts, remover):
+    _, alpha, _ = coffee_cutouts
+    box = subject_box_of(alpha)
+    margin = 204  # 50% of 408: past the top (17 px away) and bottom (7 px) edges of the 600x400 photo
+
+    result = remover.remove_background(photo_bytes("coffee"), options(crop=True, crop_margin="50%"))
+    pixels = np.asarray(decoded(result.body))
+
+    assert (result.width, result.height) == (box.width + 2 * margin, box.height + 2 * margin)
+    above, below = margin - box.y, margin - (400 - box.y - box.height)
+    left, right = margin - box.x, margin - (600 - box.x - box.width)
+    for padding in (pixels[:above], pixels[-below:], pixels[:, :left], pixels[:, -right:]):
+        assert padding.size and not padding.any(), "alpha 0 and black beneath"
+    inside = pixels[above:-below, left:-right, 3]
+    np.testing.assert_array_equal(inside, alpha)
+
+
+def test_a_margin_beyond_the_image_takes_the_background_colour(remover):
+    result = remover.remove_background(photo_bytes("coffee"), options(crop=True, crop_margin="50%", bg_color="#FF0000"))
+    pixels = np.asarray(decoded(result.body))
+    assert pixels.shape[2] == 3 and (pixels[:100] == (255, 0, 0)).all()
+
+
+def test_max_side_scales_the_longest_side_keeping_the_aspect(coffee_cutouts, remover):
+    _, alpha, _ = coffee_cutouts
+    box = subject_box_of(alpha)
+
+    result = remover.remove_background(photo_bytes("coffee"), options(max_side=150))
+    pixels = np.asarray(decoded(result.body))
+
+    assert (result.width, result.height) == pixels.shape[1::-1] == (150, 100)
+    np.testing.assert_array_equal(
+        pixels[..., 3], np.asarray(Image.fromarray(alpha).resize((150, 100), Image.Resampling.LANCZOS))
+    )
+    # The box scaled by 1/4 and widened to whole pixels: 74..482 x 17..393 -> 18..121 x 4..99.
+    assert result.subject == SubjectBox(18, 4, 103, 95)
+    assert box == SubjectBox(74, 17, 408, 376)
+
+
+def test_max_side_applies_after_the_crop(coffee_cutouts, remover):
+    result = remover.remove_background(photo_bytes("coffee"), options(crop=True, crop_margin="10%", max_side=49))
+    # Cropped to 490x458, then scaled by 0.1: 49 x 45.8, rounded.
+    assert (result.width, result.height) == decoded(result.body).size == (49, 46)
+    assert result.subject == SubjectBox(4, 4, 41, 38)
+
+
+def test_max_side_never_enlarges(remover):
+    result = remover.remove_background(photo_bytes("coffee"), options(max_side=4000))
+    assert decoded(result.body).size == (600, 400)
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_no_subject_gives_the_uncropped_image_fully_transparent(remover, output_format):
+    grey = png_of(Image.new("RGB", (300, 200), (128, 128, 128)))
+
+    result = remover.remove_background(grey, options(format=output_format.value, crop=True, crop_margin="20px"))
+    image = decoded(result.body)
+
+    assert (result.width, result.height, result.subject) == (300, 200, None) and image.size == (300, 200)
+    if output_format is OutputFormat.JPEG:
+        assert image.mode == "RGB" and np.asarray(image).min() >= 254, "white, the jpeg's background"
+    else:
+        assert not result_alpha(result.body).any()

@@ -10,8 +10,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from PIL import Image
 
-from cutout.jobs import JobStatus, OutputFormat, ResultFile
+from cutout.jobs import JobStatus, ResultFile
 from cutout.keys import prepared_key, result_key
+from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 from tests.support.inference import job_message, queue_job, sqs_event
 
@@ -27,26 +28,26 @@ def photo(name: str) -> bytes:
 
 
 def test_a_batch_reports_only_the_message_that_can_be_retried(aws, inference, lambda_context):
-    png = queue_job(aws.jobs, aws.store, photo("coffee"), OutputFormat.PNG)
-    webp = queue_job(aws.jobs, aws.store, photo("chelsea"), OutputFormat.WEBP)
-    mask = queue_job(aws.jobs, aws.store, photo("astronaut"), OutputFormat.MASK)
+    png = queue_job(aws.jobs, aws.store, photo("coffee"), OutputOptions(OutputFormat.PNG))
+    webp = queue_job(aws.jobs, aws.store, photo("chelsea"), OutputOptions(OutputFormat.WEBP))
+    mask = queue_job(aws.jobs, aws.store, photo("astronaut"), OutputOptions(OutputFormat.MASK))
     corrupt = queue_job(aws.jobs, aws.store, b"\x89PNG\r\n\x1a\n not really")
     event = sqs_event(job_message(png), job_message(webp), ("not json", 1), job_message(mask), job_message(corrupt))
 
     response = inference(event, lambda_context)
 
     assert failed_message_ids(response) == ["message-2"]
-    for job_id, output_format, size in (
-        (png, OutputFormat.PNG, (600, 400)),
-        (webp, OutputFormat.WEBP, (451, 300)),
-        (mask, OutputFormat.MASK, (512, 512)),
+    for job_id, output_format, size, subject in (
+        (png, OutputFormat.PNG, (600, 400), SubjectBox(74, 17, 408, 376)),
+        (webp, OutputFormat.WEBP, (451, 300), SubjectBox(0, 0, 405, 300)),
+        (mask, OutputFormat.MASK, (512, 512), SubjectBox(0, 14, 512, 498)),
     ):
         job = aws.jobs.get(job_id, time.time())
         assert job.status == "succeeded"
         stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=result_key(job_id, output_format.extension))
         body = stored["Body"].read()
         assert stored["ContentType"] == output_format.content_type == job.result.content_type
-        assert job.result == ResultFile(output_format, output_format.content_type, *size, bytes=len(body))
+        assert job.result == ResultFile(output_format, output_format.content_type, *size, len(body), subject)
         assert Image.open(io.BytesIO(body)).size == size
         assert 0 < job.result_expires_at - time.time() <= Settings().result_ttl_s
         assert {"processing", "succeeded"} <= set(job.stages)
@@ -140,3 +141,20 @@ def test_a_failed_attempt_is_logged_with_its_job_and_error(aws, inference, lambd
 
     records = [json.loads(line) for line in lines.getvalue().splitlines()]
     assert any(r.get("job_id") == job_id and "NoSuchBucket" in r.get("exception", "") for r in records), records
+
+
+def test_the_job_gets_the_result_its_output_options_ask_for(aws, inference, lambda_context):
+    output = OutputOptions.from_request({"format": "jpeg", "crop": True, "crop_margin": "10%", "max_side": 245})
+    job_id = queue_job(aws.jobs, aws.store, photo("coffee"), output)
+
+    assert inference(sqs_event(job_message(job_id)), lambda_context)["batchItemFailures"] == []
+
+    job = aws.jobs.get(job_id, time.time())
+    stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=result_key(job_id, "jpg"))
+    image = Image.open(io.BytesIO(stored["Body"].read()))
+    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (245, 229))
+    assert stored["ContentType"] == "image/jpeg"
+    # Cropped to the cup plus 41 px (490x458), then halved.
+    assert job.result == ResultFile(
+        OutputFormat.JPEG, "image/jpeg", 245, 229, stored["ContentLength"], SubjectBox(20, 20, 205, 189)
+    )

@@ -46,7 +46,7 @@ for place in (code_paths.split(os.pathsep)[0], sys.prefix, os.environ["CUTOUT_MO
 
 # Phase 1: the image's packages alone.
 from cutout_inference import handler as inference_handler
-from cutout.jobs import OutputFormat
+from cutout.output import OutputFormat, OutputOptions
 from cutout_inference.engine import shared_remover
 
 allowed = (sys.prefix, sys.base_prefix, *code_paths.split(os.pathsep))
@@ -57,7 +57,7 @@ report["foreign_modules"] = sorted(
 data = open(photo, "rb").read()
 report["cutouts"] = {
     f.value: [c.width, c.height, c.size_bytes]
-    for f in OutputFormat for c in [shared_remover().remove_background(data, f)]
+    for f in OutputFormat for c in [shared_remover().remove_background(data, OutputOptions.from_request({"format": f}))]
 }
 
 # Phase 2: moto stands in for AWS; the project venv (with its editable installs, so the tests'
@@ -162,7 +162,7 @@ def run_driver(command_prefix: list[str], python: Path, model_dir: Path) -> dict
 
 def assert_handler_worked(report: dict) -> None:
     assert report["foreign_modules"] == []
-    assert sorted(report["cutouts"]) == ["mask", "png", "webp"]
+    assert sorted(report["cutouts"]) == ["jpeg", "mask", "png", "webp"]
     for width, height, size_bytes in report["cutouts"].values():
         assert (width, height) == (600, 400) and size_bytes > 1000
     assert report["batch"] == {"batchItemFailures": [{"itemIdentifier": "message-1"}]}

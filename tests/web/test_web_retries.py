@@ -170,3 +170,92 @@ def test_an_unavailable_limits_answer_is_waited_out_and_asked_once_for_all_cards
     for card in cards.all():
         expect(card).to_have_attribute("data-stage", "succeeded", timeout=30_000)
     assert len(fake_api.times(fake.LIMITS)) == 2
+
+
+def choose_options(page, output_format: str, background: str, color: str | None = None, alpha: int | None = None):
+    page.check(f"[name=format][value={output_format}]")
+    if color is not None:
+        page.fill("[name=bg_color]", color)
+    if alpha is not None:
+        page.fill("[name=bg_alpha]", str(alpha))
+    if page.locator(f"[name=background][value={background}]").is_enabled():
+        page.check(f"[name=background][value={background}]")
+
+
+@pytest.mark.parametrize(
+    ("output_format", "background", "color", "alpha", "sent", "checkerboard"),
+    [
+        ("png", "transparent", None, None, {"format": "png"}, True),
+        ("png", "white", None, None, {"format": "png", "bg_color": "#FFFFFF"}, False),
+        ("webp", "custom", "#102030", 128, {"format": "webp", "bg_color": "#10203080"}, True),
+        ("webp", "custom", "#102030", None, {"format": "webp", "bg_color": "#102030"}, False),
+        # JPEG has no transparency: transparent is not offered, white is chosen instead, and no alpha.
+        ("jpeg", "transparent", None, None, {"format": "jpeg", "bg_color": "#FFFFFF"}, False),
+        ("jpeg", "custom", "#102030", None, {"format": "jpeg", "bg_color": "#102030"}, False),
+        # A mask takes no background.
+        ("mask", "white", None, None, {"format": "mask"}, False),
+    ],
+)
+def test_the_format_and_background_chosen_are_sent_and_shown(
+    page, web_url, fake_api, output_format, background, color, alpha, sent, checkerboard
+):
+    open_against(page, web_url, fake_api.url)
+    choose_options(page, output_format, background, color, alpha)
+    if output_format == "jpeg":
+        expect(page.locator("[name=background][value=transparent]")).to_be_disabled()
+        expect(page.locator("[name=bg_alpha]")).to_be_disabled()
+    page.set_input_files("#files", PHOTO)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "succeeded", timeout=30_000)
+    assert [job.output for job in fake_api.jobs.values()] == [sent]
+    after = card.locator("img.after")
+    if checkerboard:
+        expect(after).to_have_class("after checkerboard")
+    else:
+        expect(after).to_have_class("after")
+
+
+def test_crop_margin_and_size_cap_are_sent_and_the_subject_is_shown(page, web_url, fake_api, artifacts):
+    open_against(page, web_url, fake_api.url)
+    expect(page.locator("[name=crop_margin]")).to_be_disabled()
+    page.check("[name=crop]")
+    page.fill("[name=crop_margin]", "5")
+    page.select_option("[name=crop_margin_unit]", "%")
+    page.fill("[name=max_side]", "512")
+    choose_options(page, "jpeg", "custom", "#3a7bd5")
+    page.set_input_files("#files", PHOTO)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "succeeded", timeout=30_000)
+    sent = {"format": "jpeg", "bg_color": "#3A7BD5", "crop": True, "crop_margin": "5%", "max_side": 512}
+    assert [job.output for job in fake_api.jobs.values()] == [sent]
+    expect(card.locator(".details")).to_contain_text("jpeg, 451×300, 0.2 MB; subject 451×300 at 0, 0; link valid")
+    after = card.locator("img.after")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=after.element_handle(), timeout=10_000)
+    page.screenshot(path=artifacts / "web-output-options.png", full_page=True)
+
+
+def test_output_options_the_api_refuses_fail_the_card_with_its_problems(page, web_url, fake_api):
+    open_against(page, web_url, fake_api.url)
+    page.check("[name=crop]")
+    page.fill("[name=crop_margin]", "900")
+    page.fill("[name=max_side]", "8")
+    page.set_input_files("#files", PHOTO)
+    card = page.locator(".job")
+    expect(card).to_have_attribute("data-stage", "failed")
+    problem = card.locator(".problem")
+    expect(problem).to_have_text(
+        "the output options are not valid: output.crop_margin must be at most 500px;"
+        " output.max_side must be an integer from 16 to 65535"
+    )
+    expect(problem).to_have_attribute("title", ErrorCode.BAD_REQUEST)
+    assert fake_api.jobs == {}
+
+
+def test_the_formats_offered_are_those_the_api_lists(page, web_url, fake_api):
+    fake_api.limits["output_formats"] = ["webp", "jpeg"]
+    open_against(page, web_url, fake_api.url)
+    formats = page.locator("[name=format]")
+    expect(formats).to_have_count(2)
+    assert [radio.get_attribute("value") for radio in formats.all()] == ["webp", "jpeg"]
+    expect(formats.first).to_be_checked()
+    expect(page.locator("#format-options")).to_have_text("Format WebP JPEG")

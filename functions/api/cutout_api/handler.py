@@ -16,9 +16,10 @@ from cutout.aws import job_repository, object_store, settings
 from cutout.browser import ANSWER_HEADERS, CorsPolicy
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
-from cutout.jobs import Job, JobRequest, JobStatus, OutputFormat
+from cutout.jobs import Job, JobRequest, JobStatus
 from cutout.keys import is_job_id, new_job_id, result_key
 from cutout.limits import ServiceLimits, service_limits
+from cutout.output import OUTPUT_OPTIONS_SCHEMA, OutputOptions
 from cutout.views import JobView, public_view
 
 logger = Logger()
@@ -55,11 +56,6 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class OutputOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    format: OutputFormat = OutputFormat.PNG
-
-
 class CreateJobBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # The type and size limits are the domain's (415 and 413 with their own messages), so the
@@ -74,7 +70,8 @@ class CreateJobBody(BaseModel):
         json_schema_extra={"maximum": settings().max_upload_bytes},
     )
     filename: str | None = Field(default=None, max_length=255)
-    output: OutputOptions = OutputOptions()
+    # Any object to pydantic: OutputOptions.from_request checks its fields, naming each bad one.
+    output: dict = Field(default_factory=dict)
 
 
 class UploadInstructions(BaseModel):
@@ -245,7 +242,7 @@ def create_job():
     request = JobRequest(
         content_type=body.content_type,
         content_length=body.content_length,
-        output_format=body.output.format,
+        output=OutputOptions.from_request(body.output),
         filename=body.filename,
     )
     job = job_rules.new_job(new_job_id(), request, settings(), now)
@@ -322,9 +319,14 @@ def limits():
 
 
 def openapi_components() -> dict:
-    """The schemas Powertools does not see: the request body, which read_body validates."""
+    """The schemas Powertools does not see: the request body, which read_body validates, and the
+    output options, which the domain checks and describes."""
     schema = CreateJobBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {**schema.pop("$defs", {}), "CreateJobBody": schema}
+    return {**schema.pop("$defs", {}), "CreateJobBody": schema, "OutputOptions": OUTPUT_OPTIONS_SCHEMA}
+
+
+# Where the document holds output options: the request's, and the result's echo (a plain dict to pydantic).
+OUTPUT_OPTIONS_HOLDERS = ("CreateJobBody", "JobResult")
 
 
 def drop_unreferenced_schemas(document: dict) -> None:
@@ -340,7 +342,10 @@ def drop_unreferenced_schemas(document: dict) -> None:
 def openapi_document():
     schema = app.get_openapi_schema(title="Cutout API", version="1.0.0", servers=[Server(url=api_base_url())])
     document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document["components"]["schemas"].update(openapi_components())
+    schemas = document["components"]["schemas"]
+    schemas.update(openapi_components())
+    for holder in OUTPUT_OPTIONS_HOLDERS:
+        schemas[holder]["properties"]["output"] = {"$ref": "#/components/schemas/OutputOptions"}
     drop_unreferenced_schemas(document)
     return json_response(200, document)
 

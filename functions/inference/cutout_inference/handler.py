@@ -55,7 +55,7 @@ def infer(job: Job) -> ResultFile:
     except ObjectTooLarge as error:
         raise JobRejected(ErrorCode.TOO_LARGE, f"the prepared image is {error.size} bytes") from error
     try:
-        cutout = shared_remover().remove_background(source, job.output_format)
+        cutout = shared_remover().remove_background(source, job.output)
     except UnreadableImageError as error:
         raise JobRejected(ErrorCode.CORRUPT_IMAGE, str(error)) from error
     object_store().write(result_key(job.job_id, job.output_format.extension), cutout.body, cutout.content_type)
@@ -65,6 +65,7 @@ def infer(job: Job) -> ResultFile:
         width=cutout.width,
         height=cutout.height,
         bytes=cutout.size_bytes,
+        subject=cutout.subject,
     )
 
 

@@ -22,12 +22,12 @@ from cutout.jobs import (
     TTL_ATTRIBUTE,
     Job,
     JobStatus,
-    OutputFormat,
     ResultFile,
     check_transition,
     is_live,
     iso,
 )
+from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
 
@@ -57,7 +57,10 @@ def _plain(value):
 
 
 def _stored(value):
-    """A domain value as the item holds it: a dataclass as a map of its set fields, an enum by value."""
+    """A domain value as the item holds it: a dataclass as a map of its set fields, an enum by value,
+    output options as the request spelled them."""
+    if isinstance(value, OutputOptions):
+        return {name: option for name, option in value.to_json().items() if option is not None}
     if is_dataclass(value):
         return {f.name: _stored(getattr(value, f.name)) for f in fields(value) if getattr(value, f.name) is not None}
     if isinstance(value, Enum):
@@ -65,6 +68,24 @@ def _stored(value):
     if isinstance(value, dict):
         return {k: _stored(v) for k, v in value.items()}
     return value
+
+
+def _output_options(item: Mapping) -> OutputOptions:
+    """The options an item holds; an item written before jobs stored them names only its format."""
+    if "output" in item:
+        return OutputOptions.from_request(_plain(item["output"]))
+    return OutputOptions(format=OutputFormat(item["output_format"]))
+
+
+def _result_file(result: dict) -> ResultFile:
+    subject = result.get("subject")
+    return ResultFile(
+        **{
+            **result,
+            "format": OutputFormat(result["format"]),
+            "subject": SubjectBox(**subject) if subject else None,
+        }
+    )
 
 
 def job_from_item(item: Mapping) -> Job:
@@ -76,9 +97,9 @@ def job_from_item(item: Mapping) -> Job:
         **{
             **attributes,
             "status": JobStatus(attributes["status"]),
-            "output_format": OutputFormat(attributes["output_format"]),
+            "output": _output_options(item),
             "error": ErrorDetail(**error) if error else None,
-            "result": ResultFile(**{**result, "format": OutputFormat(result["format"])}) if result else None,
+            "result": _result_file(result) if result else None,
         }
     )
 

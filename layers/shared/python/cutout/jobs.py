@@ -13,6 +13,7 @@ from enum import StrEnum
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
 from cutout.keys import upload_key
+from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
 
@@ -59,20 +60,6 @@ def check_transition(current: JobStatus, target: JobStatus) -> None:
         raise InvalidTransition(f"a job cannot go from {current} to {target}")
 
 
-class OutputFormat(StrEnum):
-    PNG = "png"
-    WEBP = "webp"
-    MASK = "mask"
-
-    @property
-    def content_type(self) -> str:
-        return "image/webp" if self is OutputFormat.WEBP else "image/png"
-
-    @property
-    def extension(self) -> str:
-        return "webp" if self is OutputFormat.WEBP else "png"
-
-
 @dataclass(frozen=True)
 class ResultFile:
     """The cutout inference wrote for a job, as the job records it."""
@@ -82,6 +69,7 @@ class ResultFile:
     width: int
     height: int
     bytes: int
+    subject: SubjectBox | None  # None: the model found no subject
 
 
 @dataclass(frozen=True)
@@ -96,7 +84,7 @@ class Job:
     stages: dict[str, str]  # each state the job went through, with when it entered it
     content_type: str
     content_length: int
-    output_format: OutputFormat
+    output: OutputOptions
     upload_key: str
     upload_expires_at: int
     expires_at: int
@@ -114,6 +102,10 @@ class Job:
     error: ErrorDetail | None = None
     result: ResultFile | None = None
     result_expires_at: int | None = None
+
+    @property
+    def output_format(self) -> OutputFormat:
+        return self.output.format
 
 
 JOB_FIELDS = frozenset(f.name for f in fields(Job))
@@ -174,7 +166,7 @@ def normalize_gave_up_error(attempts: int) -> ErrorDetail:
 class JobRequest:
     content_type: str
     content_length: int
-    output_format: OutputFormat = OutputFormat.PNG
+    output: OutputOptions = OutputOptions()
     filename: str | None = None
 
 
@@ -204,7 +196,7 @@ def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) ->
         stages={JobStatus.AWAITING_UPLOAD.value: iso(now)},
         content_type=request.content_type,
         content_length=request.content_length,
-        output_format=request.output_format,
+        output=request.output,
         upload_key=upload_key(job_id),
         upload_expires_at=int(now + settings.upload_url_ttl_s),
         expires_at=int(now + settings.job_retention_s),

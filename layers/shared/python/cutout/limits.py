@@ -7,7 +7,8 @@ The web page and the CLI read it instead of copying numbers, types or statuses.
 from dataclasses import asdict, dataclass
 
 from cutout.formats import UPLOAD_TYPES
-from cutout.jobs import CANCELLABLE_STATUSES, TERMINAL_STATUSES, JobStatus, OutputFormat
+from cutout.jobs import CANCELLABLE_STATUSES, TERMINAL_STATUSES, JobStatus
+from cutout.output import OutputFormat
 from cutout.settings import Settings
 
 

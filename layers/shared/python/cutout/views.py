@@ -1,7 +1,7 @@
 """A job as a client reads it: the body of GET /v1/jobs/{id}, whose OpenAPI schema is made from
 these definitions too."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from cutout.errors import ErrorDetail
 from cutout.jobs import Job, JobStatus, ResultFile, effective_status, iso, result_expired_error
@@ -9,10 +9,11 @@ from cutout.jobs import Job, JobStatus, ResultFile, effective_status, iso, resul
 
 @dataclass(frozen=True)
 class JobResult(ResultFile):
-    """The job's result with a short-lived URL to download it."""
+    """The job's result with a short-lived URL to download it, and the output options applied."""
 
     url: str
     expires_at: str
+    output: dict  # OutputOptions.to_json(): the API document describes it with OUTPUT_OPTIONS_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def public_view(
     result_is_gone = status is JobStatus.EXPIRED and job.status is JobStatus.SUCCEEDED
     result = None
     if result_url and status is JobStatus.SUCCEEDED:
-        result = JobResult(**asdict(job.result), url=result_url, expires_at=iso(result_url_expires_at))
+        stored = {field.name: getattr(job.result, field.name) for field in fields(job.result)}
+        result = JobResult(**stored, url=result_url, expires_at=iso(result_url_expires_at), output=job.output.to_json())
     return JobView(
         job_id=job.job_id,
         status=status,
