@@ -142,14 +142,21 @@ class OutputOptions:
                 output_format = OutputFormat(output["format"])
             except ValueError:
                 problem("format", f"must be one of {', '.join(f.value for f in OutputFormat)}")
-        bg_color = None
-        if output.get("bg_color") is not None:
+
+        def parsed(name: str, parse, forms: str):
+            """The option's string parsed, or None (absent, or a problem recorded)."""
+            text = output.get(name)
+            if text is None:
+                return None
             try:
-                if not isinstance(output["bg_color"], str):
-                    raise ValueError("must be a string, #RRGGBB or #RRGGBBAA")
-                bg_color = Color.parse(output["bg_color"])
+                if not isinstance(text, str):
+                    raise ValueError(f"must be a string, {forms}")
+                return parse(text)
             except ValueError as error:
-                problem("bg_color", str(error))
+                problem(name, str(error))
+                return None
+
+        bg_color = parsed("bg_color", Color.parse, "#RRGGBB or #RRGGBBAA")
         if output_format is OutputFormat.MASK and bg_color is not None:
             problem("bg_color", "does not apply to the mask format")
         if output_format is OutputFormat.JPEG:
@@ -160,16 +167,9 @@ class OutputOptions:
         if not isinstance(crop, bool):
             problem("crop", "must be true or false")
             crop = False
-        crop_margin = None
-        if output.get("crop_margin") is not None:
-            try:
-                if not isinstance(output["crop_margin"], str):
-                    raise ValueError('must be a string, "<n>px" or "<n>%"')
-                crop_margin = CropMargin.parse(output["crop_margin"])
-            except ValueError as error:
-                problem("crop_margin", str(error))
-            if crop_margin is not None and not crop:
-                problem("crop_margin", "applies only with crop: true")
+        crop_margin = parsed("crop_margin", CropMargin.parse, '"<n>px" or "<n>%"')
+        if crop_margin is not None and not crop:
+            problem("crop_margin", "applies only with crop: true")
         max_side = output.get("max_side")
         if max_side is not None and (
             isinstance(max_side, bool) or not isinstance(max_side, int) or not MIN_MAX_SIDE <= max_side <= MAX_MAX_SIDE
