@@ -57,7 +57,7 @@ def assert_succeeded_once(stack, job_id: str) -> dict:
     assert list(job["stages"]) == STAGE_ORDER
     stamps = list(job["stages"].values())
     assert stamps == sorted(stamps), f"stages out of order: {job['stages']}"
-    assert stack.keys_of(job_id) == {f"results/{job_id}.png"}
+    stack.assert_keys_settle(job_id, {f"results/{job_id}.png"})
     return job
 
 
@@ -71,7 +71,7 @@ def assert_failed_clean(stack, job_id: str, code: str) -> dict:
     job = stack.get_job(job_id)
     assert (job["status"], (job["error"] or {}).get("code")) == ("failed", code), job
     assert job["result"] is None
-    assert not stack.keys_of(job_id), "a failed job leaves no intermediate behind"
+    stack.assert_keys_settle(job_id, set())
     return job
 
 

@@ -59,7 +59,7 @@ def test_jpeg_is_the_cutout_over_white_with_no_alpha(finished, stack):
         "max_side": None,
     }
     assert all(channel >= 245 for channel in result.getpixel((2, 2))), "the background corner is white"
-    assert stack.keys_of(done["job_id"]) == {f"results/{done['job_id']}.jpg"}
+    stack.assert_keys_settle(done["job_id"], {f"results/{done['job_id']}.jpg"})
 
 
 def test_a_translucent_colour_fills_the_background_and_keeps_the_result_rgba(finished):

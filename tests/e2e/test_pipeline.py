@@ -51,7 +51,7 @@ def test_photo_comes_back_as_a_cutout(stack, photo, output, mode):
     assert alpha.getpixel((2, 2)) == 0, "a corner is background: transparent"
     assert alpha.getpixel((width // 2, height // 2)) >= 250, "the centre is the subject: opaque"
     extension = "webp" if output == "webp" else "png"
-    assert stack.keys_of(job["job_id"]) == {f"results/{job['job_id']}.{extension}"}, "intermediates are deleted"
+    stack.assert_keys_settle(job["job_id"], {f"results/{job['job_id']}.{extension}"})
 
 
 def test_corrupt_upload_ends_failed_with_its_code(stack):
@@ -63,7 +63,7 @@ def test_corrupt_upload_ends_failed_with_its_code(stack):
     assert done["status"] == "failed"
     assert done["error"]["code"] == "unsupported_format"
     assert done["result"] is None
-    assert not stack.keys_of(job["job_id"])
+    stack.assert_keys_settle(job["job_id"], set())
 
 
 def test_s3_refuses_bytes_other_than_the_declared_ones(stack):

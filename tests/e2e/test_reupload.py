@@ -84,8 +84,7 @@ def test_the_upload_url_put_again_while_normalizing_leaves_one_result_of_the_upl
     assert done["status"] == "succeeded", done
     assert recorded_size(stack, job_id) == FIRST_PREPARED, "the job keeps the upload it was normalizing"
     assert (done["result"]["width"], done["result"]["height"]) == FIRST_PREPARED, "the result is of that upload"
-    stack.wait_until(lambda: f"uploads/{job_id}" not in stack.keys_of(job_id), "the other uploads are deleted")
-    assert stack.keys_of(job_id) == {f"results/{job_id}.png"}
+    stack.assert_keys_settle(job_id, {f"results/{job_id}.png"})
 
 
 def test_an_upload_normalize_fails_on_every_attempt_fails_its_job_when_lambda_gives_up(stack, unreadable_upload_job):
@@ -97,4 +96,4 @@ def test_an_upload_normalize_fails_on_every_attempt_fails_its_job_when_lambda_gi
     assert "could not be processed" in done["error"]["message"]
     # Failed by the on-failure destination: a job found stalled on a read fails with "stalled".
     assert list(done["stages"]) == ["awaiting_upload", "failed"]
-    assert not stack.keys_of(job_id), "its upload is deleted"
+    stack.assert_keys_settle(job_id, set())

@@ -109,6 +109,14 @@ class LocalStack:
     def keys_of(self, job_id: str) -> set[str]:
         return {key for key in self.object_keys() if job_id in key}
 
+    def assert_keys_settle(self, job_id: str, expected: set[str], timeout_s: float = 30) -> None:
+        """The job's objects come to be exactly `expected`. A stage records the job's new status
+        before it deletes what it no longer needs, so a read can land between the two."""
+        deadline = time.monotonic() + timeout_s
+        while (keys := self.keys_of(job_id)) != expected:
+            assert time.monotonic() < deadline, f"job {job_id} keeps {keys}, not {expected}"
+            time.sleep(0.5)
+
 
 def brought_up():
     """Deploy the stack (starting LocalStack if needed); yields it, then stops what it started."""
