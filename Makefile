@@ -4,7 +4,7 @@ PYTHON_VERSION := $(shell python3 -m localdev.python --version)
 PYTHON ?= $(shell python3 -m localdev.python)
 VENV := .venv
 BIN := $(VENV)/bin
-REQUIREMENTS := requirements.txt requirements-dev.txt pyproject.toml cli/pyproject.toml \
+REQUIREMENTS := requirements.txt requirements-dev.txt localdev/requirements-build.txt pyproject.toml cli/pyproject.toml \
 	layers/shared/requirements.txt layers/shared/pyproject.toml \
 	$(wildcard functions/*/requirements.txt) $(wildcard functions/*/pyproject.toml)
 

@@ -6,7 +6,9 @@ PNG bytes; cold start (imports + session) in a fresh interpreter; peak RSS; and 
 a fresh venv holding only the inference image's requirements. Each side runs in its own
 subprocess so one's memory and caches cannot flatter the other. Then, at 2 and 12 MP, what output
 options cost: ours with each of OPTION_VARIANTS against the default path (png, no options),
-interleaved run by run in the same worker. Nothing is asserted.
+interleaved run by run in the same worker. Last, per model a job may name (cutout.models): cold
+start, median time at each size and peak RSS, each model in a fresh interpreter of its own.
+Nothing is asserted.
 
   .venv/bin/python bench/inference.py [--repeats N] [--skip-venv]
 
@@ -40,7 +42,10 @@ OPTION_VARIANTS = {
 OPTION_SIZES = ["2MP", "12MP"]
 
 COLD_START = {
-    "ours": "from cutout_inference.engine import shared_remover\nshared_remover()",
+    "ours": (
+        "import os\nfrom cutout_inference.engine import BackgroundRemover\n"
+        "BackgroundRemover.for_model('u2netp', os.environ['CUTOUT_MODEL_DIR']).networks[0]"
+    ),
     "rembg": "from rembg import new_session, remove\nnew_session('u2netp')",
 }
 
@@ -72,9 +77,9 @@ def timing_worker(side: str) -> None:
     on both alike."""
     if side == "ours":
         from cutout.output import OutputOptions
-        from cutout_inference.engine import shared_remover
+        from cutout_inference.engine import BackgroundRemover
 
-        remover = shared_remover()
+        remover = BackgroundRemover.for_model("u2netp", os.environ["CUTOUT_MODEL_DIR"])
         options = {name: OutputOptions.from_request(output) for name, output in OPTION_VARIANTS.items()}
 
         def run(data: bytes, variant: str = "png") -> bytes:
@@ -176,6 +181,46 @@ def cold_start_s(side: str, tries: int = 3) -> float:
     return statistics.median(runs[1:])
 
 
+def model_worker(model: str, repeats: int) -> None:
+    """In a fresh interpreter: one model's cold start (imports + its sessions), its median seconds
+    per size, then its peak RSS, as one JSON line."""
+    started = time.perf_counter()
+    from cutout.output import OutputOptions
+    from cutout_inference.engine import BackgroundRemover
+
+    remover = BackgroundRemover.for_model(model, os.environ["CUTOUT_MODEL_DIR"])
+    cold_start = time.perf_counter() - started
+    options = OutputOptions()
+    median_s = {}
+    for label, data in jpeg_inputs().items():
+        remover.remove_background(data, options)  # warm-up
+        runs = []
+        for _ in range(repeats):
+            run_started = time.perf_counter()
+            remover.remove_background(data, options)
+            runs.append(time.perf_counter() - run_started)
+        median_s[label] = statistics.median(runs)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cold_start_s": cold_start, "median_s": median_s, "peak_rss_mb": peak_rss_mb}))
+
+
+def model_profiles(repeats: int) -> dict[str, dict]:
+    from cutout.models import MODELS
+
+    return {
+        model: json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--model-worker", model, "--repeats", str(repeats)],
+                env=worker_environment(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()[-1]
+        )
+        for model in MODELS
+    }
+
+
 def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
 
@@ -211,10 +256,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-venv", action="store_true", help="skip building the fresh venv")
     parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
+    parser.add_argument("--model-worker", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
     args = parser.parse_args()
     if args.worker:
         timing_worker(args.worker)
+        return
+    if args.model_worker:
+        model_worker(args.model_worker, args.repeats)
         return
 
     print(f"machine: {len(os.sched_getaffinity(0))} vCPUs; model u2netp; input {PHOTO.name} scaled, JPEG q90")
@@ -246,6 +295,16 @@ def main() -> None:
         f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
         f" rembg {cold['rembg']:.2f} s"
     )
+    profiles = model_profiles(args.repeats)
+    print("per model, each in a fresh interpreter (png output; cold start = imports + sessions):")
+    print(
+        f"{'model':>10} {'cold start s':>13}"
+        + "".join(f" {label + ' ms':>10}" for label, _, _ in SIZES)
+        + " peak RSS MB"
+    )
+    for model, profile in profiles.items():
+        timings = "".join(f" {profile['median_s'][label] * 1000:10.0f}" for label, _, _ in SIZES)
+        print(f"{model:>10} {profile['cold_start_s']:13.2f}{timings} {profile['peak_rss_mb']:11.0f}")
     venv_mb = botocore_mb = None
     if not args.skip_venv:
         venv_mb, botocore_mb = fresh_venv_mb()
@@ -266,6 +325,7 @@ def main() -> None:
                         for label, variants in results["options"].items()
                     },
                     "cold_start_s": cold,
+                    "models": profiles,
                     "venv_mb": venv_mb,
                     "venv_botocore_mb": botocore_mb,
                 },

@@ -25,9 +25,10 @@ MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
-# The limits and TTLs, Settings' integers. The others the stack sets from the resources it creates
-# or from knobs of its own, or the inference package does (its model).
-SERVICE_KEYS = tuple(f.name for f in fields(Settings) if f.type is int)
+# The limits and TTLs, Settings' integers, and the default model. The others the stack sets from the
+# resources it creates or from knobs of its own, or the inference package does (its model folder).
+SERVICE_FIELDS = {f.name: f.type for f in fields(Settings) if f.type is int or f.name == "default_model"}
+SERVICE_KEYS = tuple(SERVICE_FIELDS)
 
 
 class SettingsError(ValueError):
@@ -68,7 +69,7 @@ class StackSettings:
     sizes: Mapping[str, FunctionSize]  # from <function>_memory_mb and <function>_timeout_s
     # From <function>_reserved_concurrency; None: draw from the account's unreserved pool.
     reserved_concurrency: Mapping[str, int | None]
-    service: Settings  # limits and TTLs, from context keys named as the Settings fields
+    service: Settings  # limits, TTLs and the default model, from context keys named as the Settings fields
 
     @property
     def results_lifecycle_days(self) -> int:
@@ -103,7 +104,8 @@ class StackSettings:
             fn.name: read(f"{fn.name}_reserved_concurrency", int | None) for fn in FUNCTIONS
         }
         try:
-            values["service"] = Settings.from_env({key.upper(): str(read(key, int)) for key in SERVICE_KEYS})
+            service = {key.upper(): str(read(key, kind)) for key, kind in SERVICE_FIELDS.items()}
+            values["service"] = Settings.from_env(service)
         except ValueError as error:
             raise SettingsError(str(error)) from None
         settings = cls(**values)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
-from cutout.models import DEFAULT_MODEL, MODELS
+from cutout.models import MODELS, networks_of
 
 
 class ObjectAccess(Enum):
@@ -71,7 +71,8 @@ class FunctionWiring:
 
 
 READ, WRITE, DELETE = ObjectAccess.READ, ObjectAccess.WRITE, ObjectAccess.DELETE
-MODEL = MODELS[DEFAULT_MODEL]
+# Every network of every model: a job may name any of them.
+NETWORK_FILES = [network.file_name for network in networks_of(list(MODELS))]
 # Inside the zip, next to the handler; Lambda runs handlers with the task root as working directory.
 ZIP_MODEL_DIR = "models"
 
@@ -86,6 +87,7 @@ API = FunctionWiring(
             Route("DELETE", "/v1/jobs/{job_id}"),
             Route("GET", "/v1/health"),
             Route("GET", "/v1/limits"),
+            Route("GET", "/v1/models"),
             Route("GET", "/v1/openapi.json"),
         )
     ),
@@ -126,7 +128,7 @@ INFERENCE = FunctionWiring(
     objects={PREPARED_PREFIX: frozenset({READ, DELETE}), RESULTS_PREFIX: frozenset({WRITE})},
     table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
     requirements="functions/inference/requirements.txt",
-    extra_files={f"{ZIP_MODEL_DIR}/{MODEL.file_name}": f"models/{MODEL.file_name}"},
+    extra_files={f"{ZIP_MODEL_DIR}/{file_name}": f"models/{file_name}" for file_name in NETWORK_FILES},
     # onnxruntime writes under $HOME at import; only /tmp is writable on Lambda.
     environment={"HOME": "/tmp"},
     dockerfile="functions/inference/Dockerfile",

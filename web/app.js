@@ -1,7 +1,7 @@
 // The demo page: one card per dropped image, moved through the API calls of cutout-api.js.
 
 import {
-  CutoutError, cancelJob, createJob, fetchLimits, sniffContentType, uploadImage, waitForJob,
+  CutoutError, cancelJob, createJob, fetchLimits, fetchModels, sniffContentType, uploadImage, waitForJob,
 } from "./cutout-api.js";
 
 const STAGE_WORDS = {
@@ -25,6 +25,7 @@ const apiUrl = (new URLSearchParams(location.search).get("api") ?? window.CUTOUT
 const dropZone = document.getElementById("drop-zone");
 const fileInput = document.getElementById("files");
 const picker = document.getElementById("picker");
+const modelHint = document.getElementById("model-hint");
 
 function megabytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -62,6 +63,12 @@ function outputOptions() {
   return output;
 }
 
+// The model picked, or undefined while the picker holds no models (disabled controls are left out of
+// the form): the job then gets the deployment's default.
+function chosenModel() {
+  return new FormData(picker).get("model") ?? undefined;
+}
+
 // What the API refuses anyway is not offered: a background for a mask, transparency in a JPEG.
 function syncOptions() {
   const format = new FormData(picker).get("format");
@@ -84,12 +91,39 @@ function showFormats(outputFormats) {
   syncOptions();
 }
 
+// The API's models, its default chosen and marked; the chosen one's description shows under the picker.
+function showModels(models) {
+  const select = picker.elements.model;
+  select.replaceChildren(...models.map((model) => {
+    const option = new Option(model.default ? `${model.name} (default)` : model.name, model.name, model.default, model.default);
+    option.dataset.description = model.description;
+    return option;
+  }));
+  select.disabled = false;
+  describeChosenModel();
+}
+
+function describeChosenModel() {
+  modelHint.textContent = picker.elements.model.selectedOptions[0]?.dataset.description ?? "";
+}
+
+// Without GET /v1/models (a failed ask, a deployment from before models) the picker stays disabled
+// on the deployment's default, and jobs still run.
+function modelsUnavailable() {
+  document.getElementById("model-options").classList.add("unavailable");
+  modelHint.textContent = "Models are unavailable: each job gets the deployment's default model.";
+}
+
 // The result has transparency unless it is a JPEG, a mask, or over an opaque background (the API
 // echoes an opaque colour as #RRGGBB); only then does the checkerboard show through.
 function hasTransparency(result) {
   if (result.format === "jpeg" || result.format === "mask") return false;
   const background = result.output?.bg_color;
   return !background || background.length === 9;
+}
+
+function modelWords(result) {
+  return result.model ? `model ${result.model}; ` : "";
 }
 
 function subjectWords(result) {
@@ -156,12 +190,12 @@ class JobCard {
     this.part(".compare").hidden = false;
     this.part(".download-link").href = result.url;
     const validUntil = new Date(result.expires_at).toLocaleTimeString();
-    this.part(".details").textContent = `${result.format}, ${result.width}×${result.height}, ${megabytes(result.bytes)}${subjectWords(result)}; link valid until ${validUntil}`;
+    this.part(".details").textContent = `${modelWords(result)}${result.format}, ${result.width}×${result.height}, ${megabytes(result.bytes)}${subjectWords(result)}; link valid until ${validUntil}`;
     this.part(".download").hidden = false;
   }
 }
 
-async function removeBackground(file, output) {
+async function removeBackground(file, output, model) {
   const card = new JobCard(file);
   try {
     card.stage("checking");
@@ -170,7 +204,7 @@ async function removeBackground(file, output) {
     const contentType = await sniffContentType(file, limits);
     checkFile(file, contentType, limits);
     card.stage("creating");
-    const job = await createJob(apiUrl, file, contentType, output, retry);
+    const job = await createJob(apiUrl, file, contentType, output, model, retry);
     card.allowCancel(
       () => cancelJob(apiUrl, job.job_id, retry).catch((error) => card.fail(error)),
       limits.cancellable_statuses,
@@ -190,7 +224,8 @@ async function removeBackground(file, output) {
 
 function removeBackgrounds(files) {
   const output = outputOptions();
-  for (const file of files) removeBackground(file, output);
+  const model = chosenModel();
+  for (const file of files) removeBackground(file, output, model);
 }
 
 if (!apiUrl) {
@@ -206,7 +241,9 @@ if (!apiUrl) {
     document.getElementById("size-limit").textContent = `, up to ${megabytes(limits.max_upload_bytes)} each`;
     showFormats(limits.output_formats);
   }, () => {});
+  fetchModels(apiUrl).then(({ models }) => showModels(models)).catch(modelsUnavailable);
   picker.addEventListener("change", syncOptions);
+  picker.elements.model.addEventListener("change", describeChosenModel);
   picker.elements.bg_color.addEventListener("input", () => {
     picker.querySelector('[name=background][value=custom]').checked = true;
     syncOptions();

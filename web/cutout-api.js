@@ -87,30 +87,44 @@ async function callApi(apiUrl, method, path, body, retry) {
   return response.json();
 }
 
-// GET /v1/limits: what the service accepts (upload_types with their signatures, max_upload_bytes,
-// ...) and which statuses end a job. Asked once per API URL; a failed ask is not kept, so the next
-// call asks again. retry: { deadline, onRetry } for this and every call below.
-const limitsByApiUrl = new Map();
-export function fetchLimits(apiUrl, retry) {
-  if (!limitsByApiUrl.has(apiUrl)) {
-    const limits = callApi(apiUrl, "GET", "/v1/limits", undefined, retry);
-    limitsByApiUrl.set(apiUrl, limits);
-    limits.catch(() => {
-      if (limitsByApiUrl.get(apiUrl) === limits) limitsByApiUrl.delete(apiUrl);
+// A GET whose answer holds for the deployment (its limits, its models), asked once per API URL; a
+// failed ask is not kept, so the next call asks again.
+const deploymentAnswers = new Map();
+function fetchOncePerApi(apiUrl, path, retry) {
+  const key = apiUrl + path;
+  if (!deploymentAnswers.has(key)) {
+    const answer = callApi(apiUrl, "GET", path, undefined, retry);
+    deploymentAnswers.set(key, answer);
+    answer.catch(() => {
+      if (deploymentAnswers.get(key) === answer) deploymentAnswers.delete(key);
     });
   }
-  return limitsByApiUrl.get(apiUrl);
+  return deploymentAnswers.get(key);
+}
+
+// GET /v1/limits: what the service accepts (upload_types with their signatures, max_upload_bytes,
+// ...) and which statuses end a job. retry: { deadline, onRetry } for this and every call below.
+export function fetchLimits(apiUrl, retry) {
+  return fetchOncePerApi(apiUrl, "/v1/limits", retry);
+}
+
+// GET /v1/models: { models: [{ name, description, default, networks }] }, the deployment's default
+// marked default: true.
+export function fetchModels(apiUrl, retry) {
+  return fetchOncePerApi(apiUrl, "/v1/models", retry);
 }
 
 // POST /v1/jobs: declare the exact type and size of the image; the answer says where to PUT it.
 // output: { format, bg_color, crop, crop_margin, max_side }, each optional, sent as given (the API
-// checks them and answers a 400 naming each bad field).
-export function createJob(apiUrl, file, contentType, output, retry) {
+// checks them and answers a 400 naming each bad field). model: a name from GET /v1/models, checked
+// by the API too; undefined leaves it out, and the job gets the deployment's default.
+export function createJob(apiUrl, file, contentType, output, model, retry) {
   return callApi(apiUrl, "POST", "/v1/jobs", {
     content_type: contentType,
     content_length: file.size,
     filename: file.name,
     output,
+    model,
   }, retry);
 }
 

@@ -1,4 +1,4 @@
-"""The Cutout HTTP API exactly as the README documents it: create, upload, poll, download, cancel."""
+"""The Cutout HTTP API exactly as the README documents it: models, create, upload, poll, download, cancel."""
 
 import itertools
 import random
@@ -177,9 +177,17 @@ class CutoutApi:
             self._limits = self._call("GET", "/v1/limits")
         return self._limits
 
-    def create_job(self, content_type: str, content_length: int, filename: str, output: dict) -> dict:
-        """The new job, with the `output` options as given (the API checks them); an image over the
-        API's max_upload_bytes is refused here as the API would (413 payload_too_large), without asking for a job."""
+    def models(self) -> list[dict]:
+        """GET /v1/models: every model a job may name (name, description, networks), the
+        deployment's default marked `default: true`."""
+        return self._call("GET", "/v1/models")["models"]
+
+    def create_job(
+        self, content_type: str, content_length: int, filename: str, output: dict, model: str | None = None
+    ) -> dict:
+        """The new job, with the `output` options and the model as given (the API checks them; no
+        model: the deployment's default); an image over the API's max_upload_bytes is refused here
+        as the API would (413 payload_too_large), without asking for a job."""
         max_upload_bytes = self.limits()["max_upload_bytes"]
         if content_length > max_upload_bytes:
             raise ApiError(
@@ -191,6 +199,8 @@ class CutoutApi:
             "filename": filename,
             "output": output,
         }
+        if model is not None:
+            body["model"] = model
         return self._call("POST", "/v1/jobs", json=body)
 
     def get_job(self, job_id: str, *, network_errors_are_transient: bool = False) -> dict:

@@ -1,4 +1,4 @@
-"""`cutout remove IMG...`, `cutout status JOB_ID`, `cutout cancel JOB_ID`.
+"""`cutout remove IMG...`, `cutout models`, `cutout status JOB_ID`, `cutout cancel JOB_ID`.
 
 Exit codes: 0 every image or call succeeded, 1 some failed (each reason is printed), 2 usage errors.
 """
@@ -73,9 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     remove.add_argument("--crop", action="store_true", help="crop the result to the subject")
     remove.add_argument(
-        "--crop-margin", metavar="<n>px|<n>%%", help="with --crop: room around the subject, e.g. 20px or 5%%"
+        "--crop-margin", metavar="<n>px|<n>%", help="with --crop: room around the subject, e.g. 20px or 5%%"
     )
     remove.add_argument("--max-side", type=int, metavar="PIXELS", help="the result's longest side at most this")
+    remove.add_argument(
+        "--model",
+        metavar="NAME",
+        help="the model to run, one of those `cutout models` lists (default: the deployment's default)",
+    )
     remove.add_argument(
         "--concurrency", type=positive_int, default=4, metavar="N", help="images in flight at once (default: 4)"
     )
@@ -87,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"give up on images not done this long after the start (default: {DEFAULT_TIMEOUT_S})",
     )
     remove.set_defaults(run=run_remove)
+
+    models = commands.add_parser("models", help="list the models a job may choose, the default marked")
+    models.add_argument("--api", help=api_help)
+    models.add_argument("--json", action="store_true", help="print the models as JSON, as the API lists them")
+    models.set_defaults(run=run_models)
 
     status = commands.add_parser("status", help="show a job")
     status.add_argument("job_id", metavar="JOB_ID")
@@ -150,7 +160,7 @@ def remove_image(
         return failed("timed out before it could start (--timeout)")
     api = CutoutApi(api_url, deadline, on_retry=show_retry, known_limits=limits)
     try:
-        job = api.create_job(content_type, size, image.name, output_options(args))
+        job = api.create_job(content_type, size, image.name, output_options(args), args.model)
         api.upload(job["upload"], image, lambda sent: board.show(index, "uploading", sent / size))
         board.show(index, "uploaded", detail=job["job_id"])
         final = api.wait_for_job(job["job_id"], deadline, lambda polled: board.show(index, polled["status"]))
@@ -203,6 +213,9 @@ def applied_options_text(output: dict) -> str:
 
 def describe_job(job: dict) -> str:
     lines = [f"job     {job['job_id']}", f"status  {job['status']}"]
+    # Deployments from before a job could choose its model do not name it.
+    if job.get("model"):
+        lines.append(f"model   {job['model']}")
     lines += [f"  {stage:<16}{at}" for stage, at in job["stages"].items()]
     if job.get("error"):
         lines.append(f"error   {job_failure(job)}")
@@ -227,6 +240,22 @@ def report_retry(reason: str, wait_s: float) -> None:
 def run_status(args: argparse.Namespace, api_url: str) -> int:
     job = CutoutApi(api_url, on_retry=report_retry).get_job(args.job_id)
     print(json.dumps(job, indent=2) if args.json else describe_job(job))
+    return EXIT_OK
+
+
+def models_table(models: list[dict]) -> str:
+    """One line per model: its name, `default` for the deployment's default, its description."""
+    width = max((len(model["name"]) for model in models), default=0)
+    marker = "default"
+    return "\n".join(
+        f"{model['name']:<{width}}  {marker if model['default'] else '':<{len(marker)}}  {model['description']}"
+        for model in models
+    )
+
+
+def run_models(args: argparse.Namespace, api_url: str) -> int:
+    models = CutoutApi(api_url, on_retry=report_retry).models()
+    print(json.dumps(models, indent=2) if args.json else models_table(models))
     return EXIT_OK
 
 

@@ -5,8 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from cutout.errors import JobRejected
+from cutout.models import DEFAULT_MODEL, chosen_model
 from cutout_cli.api import CutoutApi
 from cutout_cli.config import API_URL_VARIABLE
 
@@ -64,11 +67,31 @@ def test_some_images_failing_exits_1_with_the_jobs_error(live_api_url, tmp_path)
         assert (mask.mode, mask.size) == ("L", (451, 300))
 
 
+def test_models_lists_the_deployments_models_with_one_default(live_api_url):
+    run = cutout("models", "--api", live_api_url)
+    assert run.returncode == 0, run.stderr
+    models = CutoutApi(live_api_url).models()
+    assert [line.split()[0] for line in run.stdout.splitlines()] == [model["name"] for model in models]
+    (default,) = [line.split()[0] for line in run.stdout.splitlines() if line.split()[1] == "default"]
+    assert [model["name"] for model in models if model["default"]] == [default]
+
+
+def test_an_unknown_model_is_refused_by_the_api_with_the_valid_ones(live_api_url, tmp_path):
+    photo = str(DATA / "chelsea.png")
+    run = cutout("remove", photo, "--model", "no-such-model", "--api", live_api_url, "-o", str(tmp_path))
+    assert run.returncode == 1
+    with pytest.raises(JobRejected) as refused:
+        chosen_model("no-such-model", DEFAULT_MODEL)
+    assert f"{photo}: bad_request: {refused.value.message}: " in run.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_status_and_cancel_of_a_job_waiting_for_its_upload(live_api_url):
     job = CutoutApi(live_api_url).create_job("image/png", 1234, "never-sent.png", {"format": "png"})
+    (default_model,) = [model["name"] for model in CutoutApi(live_api_url).models() if model["default"]]
     status = cutout("status", job["job_id"], "--api", live_api_url)
     assert status.returncode == 0, status.stderr
-    assert f"job     {job['job_id']}\nstatus  awaiting_upload" in status.stdout
+    assert f"job     {job['job_id']}\nstatus  awaiting_upload\nmodel   {default_model}" in status.stdout
     cancel = cutout("cancel", job["job_id"], "--api", live_api_url)
     assert (cancel.returncode, cancel.stdout) == (0, f"{job['job_id']} cancelled\n")
     again = cutout("cancel", job["job_id"], "--api", live_api_url)

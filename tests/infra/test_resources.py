@@ -119,7 +119,7 @@ def test_max_receive_count_reaches_queue_and_functions_alike(tuned_stack):
 
 
 # The inference package's own: its image's Dockerfile or its zip environment (the wiring) sets them.
-MODEL_SETTINGS = ("CUTOUT_MODEL", "CUTOUT_MODEL_DIR")
+MODEL_SETTINGS = ("CUTOUT_MODEL_DIR",)
 
 
 def test_every_function_gets_every_service_setting(any_stack):
@@ -185,10 +185,10 @@ def test_image_packaging_builds_inference_from_its_dockerfile(image_stack):
     assert "CUTOUT_MODEL_DIR" not in props["Environment"]["Variables"]
 
 
-def test_zip_packaging_ships_the_model_next_to_the_handler(zip_stack):
+def test_zip_packaging_points_the_engine_at_the_models_next_to_the_handler(zip_stack):
+    """What the folder holds: tests/infra/test_wiring.py bundles it."""
     _, function = zip_stack.function(INFERENCE.name)
     assert function["Properties"]["Environment"]["Variables"]["CUTOUT_MODEL_DIR"] == ZIP_MODEL_DIR
-    assert list(INFERENCE.extra_files) == [f"{ZIP_MODEL_DIR}/u2netp.onnx"]
 
 
 def test_uploads_trigger_normalize(any_stack):

@@ -3,6 +3,7 @@ deployment the functions would refuse fails at synth."""
 
 import pytest
 
+from cutout.models import DEFAULT_MODEL
 from infra.settings import SERVICE_KEYS, SettingsError, StackSettings
 from infra.wiring import FUNCTIONS
 from tests.support.stack_synthesis import CDK_CONTEXT, app_for
@@ -50,6 +51,7 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
     assert settings.inference_packaging == "image"
     assert set(settings.reserved_concurrency.values()) == {None}
     assert settings.queue_visibility_timeout_s == 6 * settings.sizes["inference"].timeout_s
+    assert settings.service.default_model == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize(
@@ -75,6 +77,7 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
         ({"inference_memory_mb": "lots"}, "inference_memory_mb"),
         # The functions' own rule, applied at synth.
         ({"result_url_ttl_s": "7200"}, "RESULT_URL_TTL_S"),
+        ({"default_model": "isnet-general-use"}, "DEFAULT_MODEL must be one of u2netp"),
     ],
 )
 def test_settings_the_stack_or_the_functions_would_refuse_fail_at_synth(overrides, complaint):

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from cutout.models import MODELS, networks_of
 from cutout_api import handler as api_handler
 from infra import PYTHON_VERSION, REPO_ROOT
 from infra.bundling import LocalBundling
 from infra.settings import StackSettings
 from infra.stack import CutoutStack
-from infra.wiring import API, FUNCTIONS, INFERENCE, MODEL, SHARED_LAYER_FOLDER
+from infra.wiring import API, FUNCTIONS, INFERENCE, SHARED_LAYER_FOLDER
 from localdev.fetch_model import md5_of
 from tests.support.stack_synthesis import app_for
 
@@ -76,14 +77,18 @@ def test_each_handler_is_a_function_lambda_can_import_from_what_is_shipped(wirin
     assert Path(found["file"]).is_relative_to(task_root), found["file"]
 
 
-def test_the_zip_ships_the_model_where_the_engine_looks_for_it(tmp_path):
+def test_the_zip_ships_every_network_where_the_engine_looks_for_it(tmp_path):
     """Bundled as the stack bundles it, with the zip's CUTOUT_MODEL_DIR, relative to the task root
-    (Lambda's working directory), naming the folder the model file is in."""
+    (Lambda's working directory), naming the folder the network files are in: one for each
+    network any model runs."""
     task_root = tmp_path / "task"
     extra_files = {inside: REPO_ROOT / outside for inside, outside in INFERENCE.extra_files.items()}
     LocalBundling(REPO_ROOT / INFERENCE.folder, extra_files=extra_files).try_bundle(str(task_root), None)
     model_dir = task_root / INFERENCE.zip_environment["CUTOUT_MODEL_DIR"]
-    assert md5_of(model_dir / MODEL.file_name) == MODEL.md5
+    expected = networks_of(list(MODELS))
+    assert {path.name for path in model_dir.iterdir()} == {network.file_name for network in expected}
+    for network in expected:
+        assert md5_of(model_dir / network.file_name) == network.md5, network.name
 
 
 def test_requirements_point_at_repository_files():
@@ -110,7 +115,8 @@ def test_the_image_build_context_holds_everything_the_dockerfile_copies(tmp_path
     copied = [
         source
         for line in dockerfile.splitlines()
-        if line.startswith("COPY ")
+        # COPY --from copies out of the build stage, not the context.
+        if line.startswith("COPY ") and not line.startswith("COPY --from=")
         for source in line.split()[1:-1]
         if not source.startswith("--")
     ]

@@ -60,10 +60,19 @@ class LocalStack:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def submit(self, image: bytes, content_type: str, output: str | dict = "png", filename: str | None = None) -> dict:
+    def submit(
+        self,
+        image: bytes,
+        content_type: str,
+        output: str | dict = "png",
+        filename: str | None = None,
+        model: str | None = None,
+    ) -> dict:
         """Create a job and upload its image. output: a format, or the whole `output` object."""
         options = {"format": output} if isinstance(output, str) else output
-        job = self.create_job(content_type=content_type, content_length=len(image), output=options, filename=filename)
+        job = self.create_job(
+            content_type=content_type, content_length=len(image), output=options, filename=filename, model=model
+        )
         upload = job["upload"]
         put = requests.request(upload["method"], upload["url"], data=image, headers=upload["headers"], timeout=60)
         assert put.status_code == 200, put.text

@@ -2,9 +2,11 @@
 clients' tests (the CLI's and the page's), with faults planned per route before the real answer:
 a 429 with Retry-After, a 503, an S3 <Error>, a reset connection. Every request is recorded with
 its arrival time, so a test can count the tries and measure the waits between them at the server.
-GET /v1/limits answers the service's own limits body, which a test may change. The `output` of
-POST /v1/jobs is checked by the domain as the API checks it (a 400 naming each bad field) and kept
-as sent; the result echoes the applied options and a subject box of the whole image.
+GET /v1/limits answers the service's own limits body, which a test may change; GET /v1/models the
+domain's model catalogue with the deployment's default marked. The `output` and `model` of
+POST /v1/jobs are checked by the domain as the API checks them (a 400 naming each bad field) and the
+body kept as sent; the job and its result name the model run, and the result echoes the applied
+options and a subject box of the whole image.
 """
 
 import io
@@ -25,12 +27,14 @@ from PIL import Image
 
 from cutout.errors import ErrorCode, JobRejected
 from cutout.limits import service_limits
+from cutout.models import chosen_model, model_catalogue
 from cutout.output import OutputOptions
 from cutout.settings import Settings
 
-LIMITS, CREATE, POLL, UPLOAD, RESULT = "limits", "create", "poll", "upload", "result"
+LIMITS, MODELS, CREATE, POLL, UPLOAD, RESULT = "limits", "models", "create", "poll", "upload", "result"
 ROUTES = {
     ("GET", "v1/limits"): LIMITS,
+    ("GET", "v1/models"): MODELS,
     ("POST", "v1/jobs"): CREATE,
     ("GET", "v1/jobs/"): POLL,
     ("PUT", "uploads/"): UPLOAD,
@@ -95,6 +99,8 @@ class Job:
     content_length: int
     output: dict  # the request's `output` object as sent ({} when absent)
     options: OutputOptions
+    model: str  # the model it runs: the one named, else the default
+    body: dict  # the POST /v1/jobs body as sent
     uploaded: bytes | None = None
     polls_since_upload: int = 0
 
@@ -118,6 +124,7 @@ class FakeCutoutApi(ThreadingHTTPServer):
         self.arrivals: list[Arrival] = []
         self.faults: dict[str, Iterator[Answer]] = {}
         self.limits = service_limits(Settings())
+        self.serve_models(Settings())
         # A status every uploaded job is held at while this is set, as a slow stage would.
         self.hold_at: str | None = None
 
@@ -125,6 +132,11 @@ class FakeCutoutApi(ThreadingHTTPServer):
         """Answer GET /v1/limits with these settings' limits (e.g. a smaller max_upload_bytes).
         A test may also change self.limits itself: list other upload types or terminal statuses."""
         self.limits = service_limits(settings)
+
+    def serve_models(self, settings: Settings) -> None:
+        """Answer GET /v1/models, and give jobs that name no model, these settings' default_model."""
+        self.default_model = settings.default_model
+        self.models = model_catalogue(settings.default_model)
 
     def plan(self, route: str, answers: Iterable[Answer]) -> None:
         """Answer the next requests of route with these, in turn, before the real answers
@@ -147,9 +159,10 @@ class FakeCutoutApi(ThreadingHTTPServer):
         output = body.get("output", {})
         try:
             options = OutputOptions.from_request(output)
+            model = chosen_model(body.get("model"), self.default_model)
         except JobRejected as refused:
             return api_error(400, refused.code, refused.message, details=refused.details)
-        job = Job(str(uuid.uuid4()), body["content_type"], body["content_length"], output, options)
+        job = Job(str(uuid.uuid4()), body["content_type"], body["content_length"], output, options, model, body)
         self.jobs[job.job_id] = job
         upload = {
             "method": "PUT",
@@ -206,6 +219,7 @@ class FakeCutoutApi(ThreadingHTTPServer):
                 "bytes": len(job.uploaded),
                 "subject": {"x": 0, "y": 0, "width": width, "height": height},
                 "output": job.options.to_json(),
+                "model": job.model,
             }
         stages = {"awaiting_upload": "2026-01-01T00:00:00Z", status: "2026-01-01T00:00:01Z"}
         return json_answer(
@@ -216,6 +230,7 @@ class FakeCutoutApi(ThreadingHTTPServer):
                 "created_at": "2026-01-01T00:00:00Z",
                 "updated_at": "2026-01-01T00:00:01Z",
                 "stages": stages,
+                "model": job.model,
                 "error": None,
                 "result": result,
             },
@@ -282,6 +297,8 @@ class FakeCutoutHandler(BaseHTTPRequestHandler):
         server = self.server
         if route == LIMITS:
             return json_answer(200, server.limits)
+        if route == MODELS:
+            return json_answer(200, server.models)
         if route == CREATE:
             return server.create(json.loads(body))
         if route == UPLOAD:

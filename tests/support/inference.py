@@ -8,12 +8,12 @@ from pathlib import Path
 from cutout.aws import JobRepository, ObjectStore
 from cutout.jobs import JobRequest, JobStatus, new_job
 from cutout.keys import prepared_key
-from cutout.models import MODELS
+from cutout.models import NETWORKS
 from cutout.output import OutputOptions
 from cutout.settings import Settings
 from localdev import fetch_model
 
-U2NETP = MODELS["u2netp"]
+U2NETP = NETWORKS["u2netp"]
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:cutout-inference"
 
 

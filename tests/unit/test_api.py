@@ -23,6 +23,7 @@ from cutout.formats import ACCEPTED_UPLOAD_TYPES
 from cutout.jobs import TTL_ATTRIBUTE, Job, JobRequest, JobStatus, ResultFile
 from cutout.keys import result_key
 from cutout.limits import service_limits
+from cutout.models import MODELS, model_catalogue
 from cutout.output import MAX_MAX_SIDE, MIN_MAX_SIDE, OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 from cutout.views import public_view
@@ -38,9 +39,10 @@ DOCUMENTED_STATUSES = {
     ("DELETE", "/v1/jobs/{job_id}"): {"200", "404", "409", "429", "500"},
     ("GET", "/v1/health"): {"200", "429", "500"},
     ("GET", "/v1/limits"): {"200", "429", "500"},
+    ("GET", "/v1/models"): {"200", "429", "500"},
 }
 # Routes that only read the function's own settings cannot fail on their own.
-CANNOT_FAIL = {("GET", "/v1/health"), ("GET", "/v1/limits")}
+CANNOT_FAIL = {("GET", "/v1/health"), ("GET", "/v1/limits"), ("GET", "/v1/models")}
 
 
 def openapi_document() -> dict:
@@ -137,13 +139,14 @@ def succeed(
     aws, job_id: str, when: float, width: int, height: int, size: int, subject: SubjectBox | None = None
 ) -> None:
     start_processing(aws, job_id, when)
-    output_format = aws.jobs.get(job_id, when).output_format
+    job = aws.jobs.get(job_id, when)
+    output_format = job.output_format
     aws.jobs.transition(
         job_id,
         JobStatus.PROCESSING,
         JobStatus.SUCCEEDED,
         when,
-        result=ResultFile(output_format, output_format.content_type, width, height, size, subject),
+        result=ResultFile(output_format, output_format.content_type, width, height, size, subject, job.model),
         result_expires_at=int(when + 3600),
     )
 
@@ -529,6 +532,7 @@ def test_the_document_is_the_contract(api):
         ("DELETE", "/v1/jobs/{job_id}"): "JobView",
         ("GET", "/v1/health"): "Health",
         ("GET", "/v1/limits"): "ServiceLimits",
+        ("GET", "/v1/models"): "ModelCatalogue",
     }
     for route, operation in operations.items():
         for status, response in operation["responses"].items():
@@ -542,6 +546,7 @@ def test_the_document_is_the_contract(api):
     declared = schemas["CreateJobBody"]["properties"]
     assert declared["content_type"]["enum"] == list(ACCEPTED_UPLOAD_TYPES)
     assert declared["content_length"]["maximum"] == settings().max_upload_bytes
+    assert declared["model"]["enum"] == list(MODELS)
     options_ref = {"$ref": "#/components/schemas/OutputOptions"}
     assert declared["output"] == options_ref == schemas["JobResult"]["properties"]["output"]
     options = schemas["OutputOptions"]["properties"]
@@ -625,7 +630,7 @@ def succeeded_job(result_expires_at: int) -> Job:
     return replace(
         job,
         status=JobStatus.SUCCEEDED,
-        result=ResultFile(OutputFormat.PNG, "image/png", width=1, height=1, bytes=1, subject=None),
+        result=ResultFile(OutputFormat.PNG, "image/png", width=1, height=1, bytes=1, subject=None, model="u2netp"),
         result_expires_at=result_expires_at,
     )
 
@@ -679,3 +684,57 @@ def test_limits_are_those_the_function_applies(api, monkeypatch):
     assert status == 200
     assert body == service_limits(settings())
     assert body["max_upload_bytes"] == 1000
+
+
+def test_models_lists_every_model_and_marks_the_deployments_default(api, monkeypatch):
+    monkeypatch.setenv("DEFAULT_MODEL", "u2net")
+    settings.cache_clear()
+
+    status, body, _ = api("GET", "/v1/models")
+
+    assert status == 200
+    assert body == model_catalogue("u2net")
+    assert [model["name"] for model in body["models"]] == list(MODELS)
+    assert [model["name"] for model in body["models"] if model["default"]] == ["u2net"]
+    assert all(model["description"] and model["networks"] for model in body["models"])
+
+
+def test_a_job_runs_the_model_it_names_and_shows_it(api, aws):
+    _, created, _ = create(api, model="modnet")
+    job_id, now = created["job_id"], time.time()
+    aws.store.write(result_key(job_id, "png"), b"result", "image/png")
+    succeed(aws, job_id, now, width=64, height=48, size=6)
+
+    _, body, _ = api("GET", f"/v1/jobs/{job_id}")
+
+    assert aws.jobs.get(job_id, now).model == "modnet"
+    assert body["model"] == body["result"]["model"] == "modnet"
+
+
+def test_a_job_naming_no_model_gets_the_deployments_default(api, aws, monkeypatch):
+    monkeypatch.setenv("DEFAULT_MODEL", "u2net")
+    settings.cache_clear()
+
+    _, created, _ = create(api)
+
+    assert aws.jobs.get(created["job_id"], time.time()).model == "u2net"
+    assert api("GET", f"/v1/jobs/{created['job_id']}")[1]["model"] == "u2net"
+
+
+@pytest.mark.parametrize("model", ["u2net_human_seg", "", "U2NETP"])
+def test_an_unknown_model_is_400_listing_the_valid_ones(api, model):
+    status, body, _ = create(api, model=model)
+
+    assert status == 400
+    assert body["error"]["code"] == "bad_request"
+    assert body["error"]["message"] == f"model must be one of {', '.join(MODELS)}"
+    assert body["error"]["details"]["problems"] == [{"field": "model", "problem": f"{model!r} is not a model here"}]
+    assert body["error"]["details"]["models"] == list(MODELS)
+
+
+def test_a_model_that_is_not_a_string_is_400_and_null_names_none(api):
+    status, body, _ = create(api, model=7)
+    assert status == 400
+    assert [problem["field"] for problem in body["error"]["details"]["problems"]] == ["model"]
+
+    assert create(api, model=None)[0] == 201

@@ -14,6 +14,16 @@ from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.jobs import ALLOWED_TRANSITIONS, InvalidTransition, JobRequest, JobStatus, ResultFile
 from cutout.keys import is_job_id, job_id_from_upload_key, new_job_id, prepared_key, result_key, upload_key
 from cutout.limits import service_limits
+from cutout.models import (
+    DEFAULT_MODEL,
+    MODELS,
+    NETWORKS,
+    QuantizedFrom,
+    Stretch,
+    chosen_model,
+    model_catalogue,
+    networks_of,
+)
 from cutout.output import OUTPUT_OPTIONS_SCHEMA, Color, CropMargin, OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
@@ -135,15 +145,17 @@ def test_allowed_origins_setting(setting, origins):
     assert Settings.from_env({"ALLOWED_ORIGINS": setting}).allowed_origins == origins
 
 
-def test_the_addressing_style_and_the_model_are_settings_too():
+def test_the_addressing_style_and_the_models_are_settings_too():
     defaults = Settings.from_env({})
-    chosen = Settings.from_env({"S3_ADDRESSING_STYLE": "path", "CUTOUT_MODEL": "other", "CUTOUT_MODEL_DIR": "models"})
+    chosen = Settings.from_env({"S3_ADDRESSING_STYLE": "path", "DEFAULT_MODEL": "u2net", "CUTOUT_MODEL_DIR": "models"})
 
     def read(settings):
-        return settings.s3_addressing_style, settings.cutout_model, settings.cutout_model_dir
+        return settings.s3_addressing_style, settings.default_model, settings.cutout_model_dir
 
-    assert read(defaults) == ("virtual", "u2netp", "/opt/models")
-    assert read(chosen) == ("path", "other", "models")
+    assert read(defaults) == ("virtual", DEFAULT_MODEL, "/opt/models")
+    assert read(chosen) == ("path", "u2net", "models")
+    with pytest.raises(ValueError, match="DEFAULT_MODEL must be one of general, precise"):
+        Settings.from_env({"DEFAULT_MODEL": "isnet-general-use"})
 
 
 @pytest.mark.parametrize("style, bucket_in_path", [("virtual", False), ("path", True)])
@@ -216,7 +228,9 @@ def test_a_job_reads_back_as_it_was_written(aws):
         height=480,
         prepared_content_type="image/jpeg",
         error=ErrorDetail(ErrorCode.TOO_MANY_PIXELS, "m", {"max_pixels": 5}),
-        result=ResultFile(OutputFormat.WEBP, "image/webp", 640, 480, 1234, subject=SubjectBox(1, 2, 30, 40)),
+        result=ResultFile(
+            OutputFormat.WEBP, "image/webp", 640, 480, 1234, subject=SubjectBox(1, 2, 30, 40), model="u2net"
+        ),
         result_expires_at=int(now) + 60,
     )
     aws.jobs.create(job)
@@ -237,7 +251,7 @@ def test_a_job_written_before_jobs_stored_their_options_still_reads(aws):
     job = replace(
         a_job(now),
         status=JobStatus.SUCCEEDED,
-        result=ResultFile(OutputFormat.MASK, "image/png", 1, 1, 1, subject=None),
+        result=ResultFile(OutputFormat.MASK, "image/png", 1, 1, 1, subject=None, model="u2netp"),
         result_expires_at=int(now) + 60,
     )
     aws.jobs.create(job)
@@ -459,3 +473,48 @@ def test_colours_and_margins_read_and_print_back():
     assert CropMargin.parse("10%").pixels(200, 95) == 20
     assert CropMargin.parse("5%").pixels(10, 9) == 1  # half rounds up
     assert CropMargin.parse("7px").pixels(1000, 1000) == 7
+
+
+def test_every_model_runs_known_networks_and_the_default_is_one_of_them():
+    assert DEFAULT_MODEL in MODELS
+    for model in MODELS.values():
+        assert model.networks and set(model.networks) <= set(NETWORKS), model.name
+        assert len({NETWORKS[name].input_size for name in model.networks}) == 1, "averaged masks share one size"
+
+
+def test_a_quantized_network_is_provisioned_after_the_network_it_is_built_from():
+    provisioned = [network.name for network in networks_of(list(MODELS))]
+    assert len(provisioned) == len(set(provisioned))
+    for position, name in enumerate(provisioned):
+        source = NETWORKS[name].source
+        if isinstance(source, QuantizedFrom):
+            assert source.network in provisioned[:position]
+    assert [network.name for network in networks_of(["precise"])] == ["u2netp", "u2net", "u2net_int8"]
+
+
+def test_a_stretch_pins_its_ends_and_keeps_the_order_of_levels():
+    table = Stretch(gain=4).table()
+    assert len(table) == 256 and table == sorted(table)
+    assert table[:96] == [0] * 96 and table[160:] == [255] * 96
+    assert table[127] < 128 <= table[128], "the foreground threshold (level 128) stays where it was"
+    moved = Stretch(gain=4, centre=0.45).table()
+    assert moved[114] < 128 <= moved[115], "with the centre at 0.45, level 115 (0.451) becomes foreground"
+
+
+def test_a_request_gets_the_model_it_names_or_the_default():
+    assert chosen_model(None, "precise") == "precise"
+    assert chosen_model("modnet", "precise") == "modnet"
+    with pytest.raises(JobRejected) as refused:
+        chosen_model("isnet-general-use", "general")
+    assert refused.value.code == ErrorCode.BAD_REQUEST
+    assert refused.value.details["models"] == list(MODELS)
+
+
+def test_the_catalogue_marks_only_the_default_and_names_each_networks_licence():
+    catalogue = model_catalogue("u2net")
+    assert [(model["name"], model["default"]) for model in catalogue["models"]] == [
+        (name, name == "u2net") for name in MODELS
+    ]
+    precise = next(model for model in catalogue["models"] if model["name"] == "precise")
+    assert [network["name"] for network in precise["networks"]] == ["u2netp", "u2net_int8"]
+    assert all("Apache-2.0" in network["licence"] for network in precise["networks"])

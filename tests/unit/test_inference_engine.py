@@ -30,7 +30,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def remover(model_path) -> BackgroundRemover:
-    return BackgroundRemover(model_path, U2NETP)
+    return BackgroundRemover.for_model("u2netp", model_path.parent)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +106,8 @@ def test_provisioning_refuses_a_download_with_the_wrong_checksum(tmp_path, monke
 
 
 def test_session_uses_every_available_cpu_with_full_optimisation(remover):
-    options = remover.session.get_session_options()
+    (network,) = remover.networks
+    options = network.session.get_session_options()
     assert options.intra_op_num_threads == available_cpus()
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 

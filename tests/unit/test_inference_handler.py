@@ -12,6 +12,7 @@ from PIL import Image
 
 from cutout.jobs import JobStatus, ResultFile
 from cutout.keys import prepared_key, result_key
+from cutout.models import DEFAULT_MODEL
 from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 from tests.support.inference import job_message, queue_job, sqs_event
@@ -38,16 +39,18 @@ def test_a_batch_reports_only_the_message_that_can_be_retried(aws, inference, la
 
     assert failed_message_ids(response) == ["message-2"]
     for job_id, output_format, size, subject in (
-        (png, OutputFormat.PNG, (600, 400), SubjectBox(74, 17, 408, 376)),
-        (webp, OutputFormat.WEBP, (451, 300), SubjectBox(0, 0, 405, 300)),
-        (mask, OutputFormat.MASK, (512, 512), SubjectBox(0, 14, 512, 498)),
+        (png, OutputFormat.PNG, (600, 400), SubjectBox(76, 17, 404, 374)),
+        (webp, OutputFormat.WEBP, (451, 300), SubjectBox(0, 0, 402, 300)),
+        (mask, OutputFormat.MASK, (512, 512), SubjectBox(0, 15, 512, 497)),
     ):
         job = aws.jobs.get(job_id, time.time())
         assert job.status == "succeeded"
         stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=result_key(job_id, output_format.extension))
         body = stored["Body"].read()
         assert stored["ContentType"] == output_format.content_type == job.result.content_type
-        assert job.result == ResultFile(output_format, output_format.content_type, *size, len(body), subject)
+        assert job.result == ResultFile(
+            output_format, output_format.content_type, *size, len(body), subject, DEFAULT_MODEL
+        )
         assert Image.open(io.BytesIO(body)).size == size
         assert 0 < job.result_expires_at - time.time() <= Settings().result_ttl_s
         assert {"processing", "succeeded"} <= set(job.stages)
@@ -152,9 +155,9 @@ def test_the_job_gets_the_result_its_output_options_ask_for(aws, inference, lamb
     job = aws.jobs.get(job_id, time.time())
     stored = aws.s3.get_object(Bucket=aws.bucket_name, Key=result_key(job_id, "jpg"))
     image = Image.open(io.BytesIO(stored["Body"].read()))
-    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (245, 229))
+    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (245, 230))
     assert stored["ContentType"] == "image/jpeg"
-    # Cropped to the cup plus 41 px (490x458), then halved.
+    # Cropped to the cup (404x374) plus 41 px, then scaled to 245 px wide.
     assert job.result == ResultFile(
-        OutputFormat.JPEG, "image/jpeg", 245, 229, stored["ContentLength"], SubjectBox(20, 20, 205, 189)
+        OutputFormat.JPEG, "image/jpeg", 245, 230, stored["ContentLength"], SubjectBox(20, 20, 205, 190), DEFAULT_MODEL
     )

@@ -47,7 +47,9 @@ for place in (code_paths.split(os.pathsep)[0], sys.prefix, os.environ["CUTOUT_MO
 # Phase 1: the image's packages alone.
 from cutout_inference import handler as inference_handler
 from cutout.output import OutputFormat, OutputOptions
-from cutout_inference.engine import shared_remover
+from cutout.models import DEFAULT_MODEL
+from cutout.settings import Settings
+from cutout_inference.engine import BackgroundRemover
 
 allowed = (sys.prefix, sys.base_prefix, *code_paths.split(os.pathsep))
 report["foreign_modules"] = sorted(
@@ -55,9 +57,10 @@ report["foreign_modules"] = sorted(
     if getattr(module, "__file__", None) and not module.__file__.startswith(allowed)
 )
 data = open(photo, "rb").read()
+remover = BackgroundRemover.for_model(DEFAULT_MODEL, Settings.from_env().cutout_model_dir)
 report["cutouts"] = {
     f.value: [c.width, c.height, c.size_bytes]
-    for f in OutputFormat for c in [shared_remover().remove_background(data, OutputOptions.from_request({"format": f}))]
+    for f in OutputFormat for c in [remover.remove_background(data, OutputOptions.from_request({"format": f}))]
 }
 
 # Phase 2: moto stands in for AWS; the project venv (with its editable installs, so the tests'

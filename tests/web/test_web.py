@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from playwright.sync_api import expect
 
-from tests.support.fake_cutout_api import LIMITS
+from tests.support.fake_cutout_api import LIMITS, MODELS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MIB = 1024 * 1024
@@ -50,8 +50,8 @@ def test_files_that_break_the_apis_limits_are_refused_in_words_before_any_job(pa
     expect(cards.nth(0).locator(".problem")).to_have_text("holiday.png is not a JPEG, PNG or WebP image")
     expect(cards.nth(1).locator(".problem")).to_have_text("huge.png is 26.0 MB; the limit is 25.0 MB")
     expect(cards.nth(2).locator(".problem")).to_have_text("empty.jpg is empty")
-    # Asked once for the page and its three cards, and nothing else.
-    assert [arrival.route for arrival in fake_api.arrivals] == [LIMITS]
+    # The limits asked once for the page and its three cards, the models once for the picker, and nothing else.
+    assert sorted(arrival.route for arrival in fake_api.arrivals) == sorted([LIMITS, MODELS])
 
 
 def test_the_api_comes_from_config_js_unless_the_query_names_another(page, web_url, web_root):

@@ -1,4 +1,5 @@
-"""The demo page in headless Chromium against the local stack (`make up`): a real photo becomes a cutout."""
+"""The demo page in headless Chromium against the local stack (`make up`): a real photo becomes a cutout,
+made by the deployment's default model, which the picker (filled from its GET /v1/models) offers."""
 
 from pathlib import Path
 from urllib.parse import quote
@@ -37,9 +38,15 @@ def open_against(page, web_url: str, api_url: str) -> None:
 
 def test_a_photo_becomes_a_cutout_over_a_checkerboard_with_a_download_link(live_api_url, page, web_url, artifacts):
     open_against(page, web_url, live_api_url)
+    picker = page.get_by_role("combobox", name="Model")
+    # Read across origins from the deployed API, its default chosen.
+    expect(picker).to_be_enabled()
+    expect(picker.locator("option:checked")).to_contain_text("(default)")
+    default_model = picker.input_value()
     page.set_input_files("#files", DATA / "chelsea.png")
     card = page.locator(".job")
     expect(card).to_have_attribute("data-stage", "succeeded", timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".details")).to_contain_text(f"model {default_model}; png, 451×300")
     after = card.locator("img.after")
     expect(after).to_have_class("after checkerboard")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=after.element_handle(), timeout=30_000)

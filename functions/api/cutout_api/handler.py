@@ -19,6 +19,7 @@ from cutout.formats import ACCEPTED_UPLOAD_TYPES
 from cutout.jobs import Job, JobRequest, JobStatus
 from cutout.keys import is_job_id, new_job_id, result_key
 from cutout.limits import ServiceLimits, service_limits
+from cutout.models import MODELS, ModelCatalogue, model_catalogue
 from cutout.output import OUTPUT_OPTIONS_SCHEMA, OutputOptions
 from cutout.views import JobView, public_view
 
@@ -72,6 +73,13 @@ class CreateJobBody(BaseModel):
     filename: str | None = Field(default=None, max_length=255)
     # Any object to pydantic: OutputOptions.from_request checks its fields, naming each bad one.
     output: dict = Field(default_factory=dict)
+    # Any string to pydantic: the domain answers an unknown name with the valid ones.
+    model: str | None = Field(
+        default=None,
+        max_length=100,
+        description="a model from GET /v1/models; omitted: the deployment's default",
+        json_schema_extra={"enum": list(MODELS)},
+    )
 
 
 class UploadInstructions(BaseModel):
@@ -244,6 +252,7 @@ def create_job():
         content_length=body.content_length,
         output=OutputOptions.from_request(body.output),
         filename=body.filename,
+        model=body.model,
     )
     job = job_rules.new_job(new_job_id(), request, settings(), now)
     upload_url = object_store().presign_upload(
@@ -316,6 +325,15 @@ def health():
 )
 def limits():
     return json_response(200, service_limits(settings()))
+
+
+@app.get(
+    "/v1/models",
+    summary="The models a job may name, what each is good for, and the deployment's default",
+    responses=documented(200, ModelCatalogue),
+)
+def models():
+    return json_response(200, model_catalogue(settings().default_model))
 
 
 def openapi_components() -> dict:

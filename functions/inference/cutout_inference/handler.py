@@ -25,7 +25,7 @@ from cutout.aws import ObjectMissing, ObjectTooLarge, job_repository, object_sto
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.jobs import Job, JobStatus, ResultFile, is_last_attempt, prepared_byte_limit
 from cutout.keys import is_job_id, prepared_key, result_key
-from cutout_inference.engine import UnreadableImageError, shared_remover
+from cutout_inference.engine import BackgroundRemover, UnreadableImageError
 
 logger = Logger()
 tracer = Tracer()
@@ -55,7 +55,8 @@ def infer(job: Job) -> ResultFile:
     except ObjectTooLarge as error:
         raise JobRejected(ErrorCode.TOO_LARGE, f"the prepared image is {error.size} bytes") from error
     try:
-        cutout = shared_remover().remove_background(source, job.output)
+        remover = BackgroundRemover.for_model(job.model, settings().cutout_model_dir)
+        cutout = remover.remove_background(source, job.output)
     except UnreadableImageError as error:
         raise JobRejected(ErrorCode.CORRUPT_IMAGE, str(error)) from error
     object_store().write(result_key(job.job_id, job.output_format.extension), cutout.body, cutout.content_type)
@@ -66,6 +67,7 @@ def infer(job: Job) -> ResultFile:
         height=cutout.height,
         bytes=cutout.size_bytes,
         subject=cutout.subject,
+        model=job.model,
     )
 
 

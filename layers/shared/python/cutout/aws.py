@@ -27,6 +27,7 @@ from cutout.jobs import (
     is_live,
     iso,
 )
+from cutout.models import MODEL_BEFORE_CHOICE
 from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
@@ -81,6 +82,7 @@ def _result_file(result: dict) -> ResultFile:
     subject = result.get("subject")
     return ResultFile(
         **{
+            "model": MODEL_BEFORE_CHOICE,
             **result,
             "format": OutputFormat(result["format"]),
             "subject": SubjectBox(**subject) if subject else None,
@@ -98,6 +100,7 @@ def job_from_item(item: Mapping) -> Job:
             **attributes,
             "status": JobStatus(attributes["status"]),
             "output": _output_options(item),
+            "model": attributes.get("model", MODEL_BEFORE_CHOICE),
             "error": ErrorDetail(**error) if error else None,
             "result": _result_file(result) if result else None,
         }

@@ -13,6 +13,7 @@ from enum import StrEnum
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
 from cutout.keys import upload_key
+from cutout.models import chosen_model
 from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
 
@@ -70,6 +71,7 @@ class ResultFile:
     height: int
     bytes: int
     subject: SubjectBox | None  # None: the model found no subject
+    model: str  # the model that made it
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Job:
     content_type: str
     content_length: int
     output: OutputOptions
+    model: str  # a cutout.models name
     upload_key: str
     upload_expires_at: int
     expires_at: int
@@ -168,6 +171,7 @@ class JobRequest:
     content_length: int
     output: OutputOptions = OutputOptions()
     filename: str | None = None
+    model: str | None = None  # None: the deployment's default
 
 
 def iso(epoch_s: float) -> str:
@@ -197,6 +201,7 @@ def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) ->
         content_type=request.content_type,
         content_length=request.content_length,
         output=request.output,
+        model=chosen_model(request.model, settings.default_model),
         upload_key=upload_key(job_id),
         upload_expires_at=int(now + settings.upload_url_ttl_s),
         expires_at=int(now + settings.job_retention_s),

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, fields
 
 from cutout.browser import ANY_ORIGIN
-from cutout.models import DEFAULT_MODEL
+from cutout.models import DEFAULT_MODEL, MODELS
 
 MIB = 1024 * 1024
 Origins = tuple[str, ...]
@@ -40,8 +40,9 @@ class Settings:
     allowed_origins: Origins = (ANY_ORIGIN,)
     # "virtual" on AWS; "path" where bucket host names do not resolve (LocalStack).
     s3_addressing_style: str = "virtual"
-    # The inference stage's model (a cutout.models name) and the folder holding its file.
-    cutout_model: str = DEFAULT_MODEL
+    # The model a job gets when it names none (a cutout.models name), and the folder holding the
+    # networks' files in the inference stage.
+    default_model: str = DEFAULT_MODEL
     cutout_model_dir: str = "/opt/models"
 
     @classmethod
@@ -64,5 +65,7 @@ class Settings:
             raise ValueError("time limits must be positive")
         if self.result_url_ttl_s > self.result_ttl_s:
             raise ValueError("RESULT_URL_TTL_S must not outlive RESULT_TTL_S")
+        if self.default_model not in MODELS:
+            raise ValueError(f"DEFAULT_MODEL must be one of {', '.join(MODELS)}")
         if self.job_retention_s <= self.result_ttl_s + self.upload_url_ttl_s:
             raise ValueError("JOB_RETENTION_S must exceed UPLOAD_URL_TTL_S + RESULT_TTL_S")

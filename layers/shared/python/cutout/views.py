@@ -23,6 +23,7 @@ class JobView:
     created_at: str
     updated_at: str
     stages: dict[str, str]
+    model: str
     error: ErrorDetail | None
     result: JobResult | None
 
@@ -43,6 +44,7 @@ def public_view(
         created_at=job.created_at,
         updated_at=job.updated_at,
         stages=dict(job.stages),
+        model=job.model,
         error=result_expired_error(job) if result_is_gone else job.error,
         result=result,
     )

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints numbers and asserts nothing (README, "Benchmarks")."""
