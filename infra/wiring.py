@@ -26,6 +26,8 @@ class Route:
     method: str
     path: str  # API Gateway resource path, parameters in braces
     costly: bool = False  # costly routes get the lower per-method throttle
+    # Answered without an API key even when the deployment requires keys (api_auth api_key).
+    public: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,12 @@ API = FunctionWiring(
     trigger=ApiTrigger(
         routes=(
             Route("POST", "/v1/jobs", costly=True),
+            Route("GET", "/v1/jobs"),
             Route("GET", "/v1/jobs/{job_id}"),
             Route("DELETE", "/v1/jobs/{job_id}"),
-            Route("GET", "/v1/health"),
+            Route("POST", "/v1/batches", costly=True),
+            Route("GET", "/v1/batches/{batch_id}"),
+            Route("GET", "/v1/health", public=True),
             Route("GET", "/v1/limits"),
             Route("GET", "/v1/models"),
             Route("GET", "/v1/openapi.json"),
@@ -93,7 +98,14 @@ API = FunctionWiring(
     ),
     # Presigning needs the permission the presigned request will use.
     objects={UPLOADS_PREFIX: frozenset({WRITE}), RESULTS_PREFIX: frozenset({READ})},
-    table_actions=("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    table_actions=(
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",  # the owner index, for listing
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+    ),
 )
 
 NORMALIZE = FunctionWiring(

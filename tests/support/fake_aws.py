@@ -4,6 +4,9 @@ stack defines it."""
 
 import os
 
+from cutout.batches import BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE
+from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_INDEX_SORT_KEY
+from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 
 ENVIRONMENT = {
@@ -17,6 +20,8 @@ ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "CutoutTests",
     "POWERTOOLS_DEV": "false",
     "TABLE_NAME": "cutout-jobs",
+    "BATCH_TABLE_NAME": "cutout-batches",
+    "IDEMPOTENCY_TABLE_NAME": "cutout-idempotency",
     "BUCKET_NAME": "cutout-images",
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-inference",
 }
@@ -30,14 +35,47 @@ def use_fake_aws() -> None:
         os.environ.pop(leaked, None)
 
 
-def create_job_table(dynamodb_client, name: str) -> None:
-    """The jobs table with the stack's key and TTL attribute (infra/jobs_table.py), e.g. in moto."""
+def create_table(dynamodb_client, name: str, key: str, ttl_attribute: str, **indexes) -> None:
     dynamodb_client.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}, *indexes.pop("attributes", [])],
         BillingMode="PAY_PER_REQUEST",
+        **indexes,
     )
     dynamodb_client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+    )
+
+
+def create_job_table(dynamodb_client, name: str) -> None:
+    """The jobs table with the stack's key, owner index and TTL attribute (infra/jobs_table.py), e.g. in moto."""
+    create_table(
+        dynamodb_client,
+        name,
+        PARTITION_KEY,
+        TTL_ATTRIBUTE,
+        attributes=[
+            {"AttributeName": OWNER_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": OWNER_INDEX_SORT_KEY, "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": OWNER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": OWNER_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": OWNER_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+def create_api_tables(dynamodb_client, environment=ENVIRONMENT) -> None:
+    """Every table the api function uses, named as in environment."""
+    create_job_table(dynamodb_client, environment["TABLE_NAME"])
+    create_table(dynamodb_client, environment["BATCH_TABLE_NAME"], BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE)
+    create_table(
+        dynamodb_client, environment["IDEMPOTENCY_TABLE_NAME"], IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
     )

@@ -3,8 +3,19 @@
 import json
 import uuid
 
+# The API key id API Gateway puts in the request context of a request it let through.
+TEST_API_KEY_ID = "testkey-a"
 
-def proxy_event(method: str, path: str, body=None, headers: dict | None = None, stage: str = "v1api") -> dict:
+
+def proxy_event(
+    method: str,
+    path: str,
+    body=None,
+    headers: dict | None = None,
+    stage: str = "v1api",
+    api_key_id: str | None = TEST_API_KEY_ID,
+    query: dict[str, str] | None = None,
+) -> dict:
     headers = {
         "Host": "abc123.execute-api.us-east-1.amazonaws.com",
         "X-Forwarded-Proto": "https",
@@ -18,8 +29,8 @@ def proxy_event(method: str, path: str, body=None, headers: dict | None = None, 
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": {"proxy": path.lstrip("/")},
         "stageVariables": None,
         "requestContext": {
@@ -33,7 +44,7 @@ def proxy_event(method: str, path: str, body=None, headers: dict | None = None, 
             "apiId": "abc123",
             "protocol": "HTTP/1.1",
             "requestTimeEpoch": 0,
-            "identity": {"sourceIp": "203.0.113.7", "userAgent": "pytest"},
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "pytest", "apiKeyId": api_key_id},
         },
         "body": raw_body,
         "isBase64Encoded": False,

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from cutout.aws import SERVICES, JobQueue, JobRepository, ObjectStore
 from cutout.jobs import PARTITION_KEY
-from tests.support.fake_aws import create_job_table
+from tests.support.fake_aws import create_api_tables
 from tests.support.inference import provisioned_model
 from tests.support.lambda_runtime import LambdaContext
 
@@ -65,7 +65,7 @@ def aws():
     forget_services()
     with mock_aws():
         table_name, bucket_name = os.environ["TABLE_NAME"], os.environ["BUCKET_NAME"]
-        create_job_table(boto3.client("dynamodb"), table_name)
+        create_api_tables(boto3.client("dynamodb"), os.environ)
         boto3.client("s3").create_bucket(Bucket=bucket_name)
         queue_url = boto3.client("sqs").create_queue(QueueName="cutout-inference")["QueueUrl"]
         assert queue_url == os.environ["QUEUE_URL"]

@@ -34,14 +34,16 @@ JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
 CONFORMANCE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 # What each route answers, by the document; 429 comes from API Gateway's throttle, not the function.
 DOCUMENTED_STATUSES = {
-    ("POST", "/v1/jobs"): {"201", "400", "413", "415", "429", "500"},
-    ("GET", "/v1/jobs/{job_id}"): {"200", "404", "429", "500"},
-    ("DELETE", "/v1/jobs/{job_id}"): {"200", "404", "409", "429", "500"},
+    ("POST", "/v1/jobs"): {"201", "400", "403", "409", "413", "415", "429", "500"},
+    ("GET", "/v1/jobs"): {"200", "400", "403", "404", "429", "500"},
+    ("GET", "/v1/jobs/{job_id}"): {"200", "403", "404", "429", "500"},
+    ("DELETE", "/v1/jobs/{job_id}"): {"200", "403", "404", "409", "429", "500"},
+    ("POST", "/v1/batches"): {"201", "400", "403", "409", "429", "500"},
+    ("GET", "/v1/batches/{batch_id}"): {"200", "403", "404", "429", "500"},
     ("GET", "/v1/health"): {"200", "429", "500"},
-    ("GET", "/v1/limits"): {"200", "429", "500"},
-    ("GET", "/v1/models"): {"200", "429", "500"},
+    ("GET", "/v1/limits"): {"200", "403", "429", "500"},
+    ("GET", "/v1/models"): {"200", "403", "429", "500"},
 }
-# Routes that only read the function's own settings cannot fail on their own.
 CANNOT_FAIL = {("GET", "/v1/health"), ("GET", "/v1/limits"), ("GET", "/v1/models")}
 
 
@@ -528,6 +530,9 @@ def test_the_document_is_the_contract(api):
     assert {route: set(operation["responses"]) for route, operation in operations.items()} == DOCUMENTED_STATUSES
     success = {
         ("POST", "/v1/jobs"): "CreatedJob",
+        ("GET", "/v1/jobs"): "JobPage",
+        ("POST", "/v1/batches"): "CreatedBatch",
+        ("GET", "/v1/batches/{batch_id}"): "BatchView",
         ("GET", "/v1/jobs/{job_id}"): "JobView",
         ("DELETE", "/v1/jobs/{job_id}"): "JobView",
         ("GET", "/v1/health"): "Health",
@@ -562,9 +567,10 @@ def test_the_document_is_the_contract(api):
     assert set(schemas["SubjectBox"]["required"]) == {"x", "y", "width", "height"}
 
 
-def test_every_route_answers_as_its_document_says(api, aws):
+def test_every_route_answers_as_its_document_says(api, aws, call_handler, monkeypatch):
     """Each documented status the function itself sends, produced for real and checked (by the
-    api fixture) against the document; 429 is API Gateway's, and health and limits cannot fail on their own."""
+    api fixture) against the document; 429 is API Gateway's, and so is 403 on the routes that only
+    read the function's settings, which cannot fail on their own either."""
     seen = set()
 
     def record(route, answer):
@@ -572,10 +578,13 @@ def test_every_route_answers_as_its_document_says(api, aws):
         return answer
 
     post, get, delete = ("POST", "/v1/jobs"), ("GET", "/v1/jobs/{job_id}"), ("DELETE", "/v1/jobs/{job_id}")
+    listing, post_batch, get_batch = ("GET", "/v1/jobs"), ("POST", "/v1/batches"), ("GET", "/v1/batches/{batch_id}")
     _, created, _ = record(post, create(api))
     record(post, create(api, content_length=0))
     record(post, create(api, content_length=settings().max_upload_bytes + 1))
     record(post, create(api, content_type="image/gif"))
+    record(post, api("POST", "/v1/jobs", {"content_type": "image/jpeg", "content_length": 1}, {"Idempotency-Key": "k"}))
+    record(post, api("POST", "/v1/jobs", {"content_type": "image/jpeg", "content_length": 2}, {"Idempotency-Key": "k"}))
     _, queued, _ = create(api)
     _, finished, _ = create(api)
     aws.store.write(result_key(finished["job_id"], "png"), b"\x89PNG result", "image/png")
@@ -588,17 +597,34 @@ def test_every_route_answers_as_its_document_says(api, aws):
     record(delete, api("DELETE", "/v1/jobs/00000000-0000-4000-8000-000000000000"))
     start_processing(aws, created["job_id"], time.time())
     record(delete, api("DELETE", f"/v1/jobs/{created['job_id']}"))
+    record(listing, api("GET", "/v1/jobs"))
+    record(listing, call_handler(proxy_event("GET", "/v1/jobs", query={"limit": "0"})))
+    batch_item = {"content_type": "image/jpeg", "content_length": 10}
+    _, batch, _ = record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}))
+    record(post_batch, api("POST", "/v1/batches", {"jobs": []}))
+    record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}, {"Idempotency-Key": "k"}))
+    record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item] * 2}, {"Idempotency-Key": "k"}))
+    record(get_batch, api("GET", f"/v1/batches/{batch['batch_id']}"))
+    record(get_batch, api("GET", "/v1/batches/00000000-0000-4000-8000-000000000000"))
+    for route in (post, listing, get, delete, post_batch, get_batch):
+        path = route[1].format(job_id=finished["job_id"], batch_id=batch["batch_id"])
+        record(route, call_handler(proxy_event(route[0], path, {"jobs": [batch_item]}, api_key_id=None)))
     for route in CANNOT_FAIL:
         record(route, api(*route))
     boto3.client("dynamodb").delete_table(TableName=aws.table_name)
     record(post, create(api))
     record(get, api("GET", f"/v1/jobs/{finished['job_id']}"))
     record(delete, api("DELETE", f"/v1/jobs/{finished['job_id']}"))
+    record(listing, api("GET", "/v1/jobs"))
+    record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}))
+    record(get_batch, api("GET", f"/v1/batches/{batch['batch_id']}"))
+    monkeypatch.setenv("API_AUTH", "none")
+    settings.cache_clear()
+    record(listing, api("GET", "/v1/jobs"))
 
     documented = {(route, status) for route, statuses in DOCUMENTED_STATUSES.items() for status in statuses}
-    assert seen == documented - {(route, "429") for route in DOCUMENTED_STATUSES} - {
-        (route, "500") for route in CANNOT_FAIL
-    }
+    gateways_own = {(route, "429") for route in DOCUMENTED_STATUSES} | {(route, "403") for route in CANNOT_FAIL}
+    assert seen == documented - gateways_own - {(route, "500") for route in CANNOT_FAIL}
 
 
 def test_links_self_is_the_job_at_the_stage_the_client_called(api, call_handler):
@@ -738,3 +764,202 @@ def test_a_model_that_is_not_a_string_is_400_and_null_names_none(api):
     assert [problem["field"] for problem in body["error"]["details"]["problems"]] == ["model"]
 
     assert create(api, model=None)[0] == 201
+
+
+# --- API keys: ownership, listing, idempotent submits, batches -------------------------------
+
+
+@pytest.fixture
+def api_as(call_handler):
+    """Call the handler as another API key holder (or, with None, as a request without a key)."""
+
+    def call(api_key_id, method, path, body=None, headers=None, query=None):
+        return call_handler(proxy_event(method, path, body, headers, api_key_id=api_key_id, query=query))
+
+    return call
+
+
+def test_another_keys_job_is_not_found_for_reading_cancelling_or_listing(api, api_as):
+    _, created, _ = create(api)
+    job_id = created["job_id"]
+
+    read = api_as("testkey-b", "GET", f"/v1/jobs/{job_id}")
+    cancel = api_as("testkey-b", "DELETE", f"/v1/jobs/{job_id}")
+    listed = api_as("testkey-b", "GET", "/v1/jobs")
+
+    unknown = api("GET", "/v1/jobs/00000000-0000-4000-8000-000000000000")
+    assert (read[0], cancel[0]) == (404, 404) == (unknown[0], 404)
+    assert read[1]["error"]["code"] == unknown[1]["error"]["code"] == "not_found"
+    assert listed[:2] == (200, {"jobs": [], "next_cursor": None})
+    assert api("GET", f"/v1/jobs/{job_id}")[1]["status"] == "awaiting_upload"  # the owner's cancel was refused
+
+
+def test_a_request_without_a_key_is_refused_when_the_deployment_has_keys(api_as):
+    status, body, _ = api_as(None, "POST", "/v1/jobs", {"content_type": "image/jpeg", "content_length": 10})
+
+    assert status == 403
+    assert body["error"]["code"] == "forbidden" and "x-api-key" in body["error"]["message"]
+
+
+def test_without_keys_the_job_id_is_the_capability_and_there_is_no_listing(api, api_as, aws, monkeypatch):
+    monkeypatch.setenv("API_AUTH", "none")
+    settings.cache_clear()
+    _, created, _ = create(api)
+
+    read = api_as(None, "GET", f"/v1/jobs/{created['job_id']}")
+    listed = api_as(None, "GET", "/v1/jobs")
+
+    assert read[0] == 200 and read[1]["job_id"] == created["job_id"]
+    assert "owner" not in aws.stored_item(created["job_id"])
+    assert listed[0] == 404 and "api_auth" in listed[1]["error"]["message"]
+
+
+def test_listing_pages_through_the_callers_jobs_newest_first(api, api_as, aws):
+    created = []
+    for _ in range(5):
+        created.append(create(api)[1]["job_id"])
+        time.sleep(0.002)  # created_at has millisecond resolution
+    create_as_b = api_as("testkey-b", "POST", "/v1/jobs", {"content_type": "image/jpeg", "content_length": 10})
+    assert create_as_b[0] == 201
+
+    pages, query = [], {"limit": "2"}
+    while True:
+        status, page, _ = api_as("testkey-a", "GET", "/v1/jobs", query=query)
+        assert status == 200
+        pages.append([job["job_id"] for job in page["jobs"]])
+        if page["next_cursor"] is None:
+            break
+        query = {"limit": "2", "cursor": page["next_cursor"]}
+
+    assert [job_id for page in pages for job_id in page] == created[::-1]
+    assert all(len(page) <= 2 for page in pages)
+
+
+def test_listing_filters_by_status_and_refuses_bad_parameters(api, api_as, aws):
+    _, waiting, _ = create(api)
+    _, cancelled, _ = create(api)
+    api("DELETE", f"/v1/jobs/{cancelled['job_id']}")
+
+    _, page, _ = api_as("testkey-a", "GET", "/v1/jobs", query={"status": "cancelled"})
+
+    assert [job["job_id"] for job in page["jobs"]] == [cancelled["job_id"]]
+    assert page["jobs"][0]["status"] == "cancelled"
+    for query, field in [
+        ({"status": "done"}, "status"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "two"}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "eyJvd25lciI6ImsifQ"}, "cursor"),  # {"owner":"k"}: a cursor naming an owner
+        ({"sort": "asc"}, "sort"),
+    ]:
+        status, body, _ = api_as("testkey-a", "GET", "/v1/jobs", query=query)
+        assert (status, body["error"]["details"]["field"]) == (400, field), query
+
+
+def test_a_retried_submit_with_the_same_idempotency_key_returns_the_same_job(api, aws):
+    body = {"content_type": "image/jpeg", "content_length": 10, "output": {"format": "webp"}}
+    first = api("POST", "/v1/jobs", body, {"Idempotency-Key": "order-42"})
+    again = api("POST", "/v1/jobs", body, {"Idempotency-Key": "order-42"})
+    other_body = api("POST", "/v1/jobs", {**body, "content_length": 11}, {"Idempotency-Key": "order-42"})
+    other_key = api("POST", "/v1/jobs", body, {"Idempotency-Key": "order-43"})
+
+    assert first[0] == again[0] == 201
+    assert again[1]["job_id"] == first[1]["job_id"] and again[1]["upload"]["url"]
+    assert (other_body[0], other_body[1]["error"]["code"]) == (409, "idempotency_conflict")
+    assert other_key[1]["job_id"] != first[1]["job_id"]
+    jobs = boto3.resource("dynamodb").Table(aws.table_name).scan()["Items"]
+    assert len(jobs) == 2
+
+
+def test_an_idempotency_key_is_the_callers_own(api, api_as):
+    body = {"content_type": "image/jpeg", "content_length": 10}
+    mine = api("POST", "/v1/jobs", body, {"Idempotency-Key": "shared-name"})
+    theirs = api_as("testkey-b", "POST", "/v1/jobs", body, {"Idempotency-Key": "shared-name"})
+
+    assert mine[0] == theirs[0] == 201 and mine[1]["job_id"] != theirs[1]["job_id"]
+
+
+def test_a_replay_after_the_upload_answers_the_job_as_it_is_without_an_upload_url(api, aws):
+    body = {"content_type": "image/jpeg", "content_length": 10}
+    _, first, _ = api("POST", "/v1/jobs", body, {"Idempotency-Key": "k1"})
+    start_processing(aws, first["job_id"], time.time())
+
+    status, again, _ = api("POST", "/v1/jobs", body, {"Idempotency-Key": "k1"})
+
+    assert status == 201
+    assert (again["job_id"], again["status"], again["upload"]) == (first["job_id"], "processing", None)
+
+
+def test_a_bad_idempotency_key_is_refused(api):
+    body = {"content_type": "image/jpeg", "content_length": 10}
+    for key in ["", "x" * 256, "naïve"]:
+        status, answer, _ = api("POST", "/v1/jobs", body, {"Idempotency-Key": key})
+        assert (status, answer["error"]["details"]["field"]) == (400, "Idempotency-Key"), key
+
+
+def test_a_batch_creates_every_job_with_its_upload_and_runs_to_done(api, aws):
+    items = [{"content_type": "image/jpeg", "content_length": 10 + n, "filename": f"{n}.jpg"} for n in range(3)]
+
+    status, created, _ = api("POST", "/v1/batches", {"jobs": items})
+
+    assert status == 201 and len(created["jobs"]) == 3
+    assert created["links"]["self"].endswith(f"/v1/batches/{created['batch_id']}")
+    for item, job in zip(items, created["jobs"], strict=True):
+        assert job["upload"]["headers"]["Content-Length"] == str(item["content_length"])
+        assert aws.jobs.get(job["job_id"], time.time()).batch_id == created["batch_id"]
+    _, running, _ = api("GET", f"/v1/batches/{created['batch_id']}")
+    assert running["status"] == "running" and running["counts"]["awaiting_upload"] == 3
+    first, second, third = (job["job_id"] for job in created["jobs"])
+    succeed(aws, first, time.time(), width=1, height=1, size=1)
+    api("DELETE", f"/v1/jobs/{second}")
+    start_processing(aws, third, time.time())
+    aws.jobs.transition(third, JobStatus.PROCESSING, JobStatus.FAILED, time.time())
+
+    _, done, _ = api("GET", f"/v1/batches/{created['batch_id']}")
+
+    assert done["status"] == "done"
+    assert {k: v for k, v in done["counts"].items() if v} == {"succeeded": 1, "cancelled": 1, "failed": 1}
+    assert [job["job_id"] for job in done["jobs"]] == [first, second, third]
+
+
+def test_a_batch_with_one_bad_item_creates_no_job_and_names_the_item(api, aws):
+    items = [
+        {"content_type": "image/jpeg", "content_length": 10},
+        {"content_type": "image/gif", "content_length": 10},
+        {"content_type": "image/png", "content_length": 10, "output": {"bg_color": "red"}},
+        {"content_type": "image/png", "content_length": settings().max_upload_bytes + 1},
+    ]
+
+    status, body, _ = api("POST", "/v1/batches", {"jobs": items})
+
+    assert status == 400
+    fields = [problem["field"] for problem in body["error"]["details"]["problems"]]
+    assert fields == ["jobs.1.content_type", "jobs.2.output.bg_color", "jobs.3.content_length"]
+    assert boto3.resource("dynamodb").Table(aws.table_name).scan()["Items"] == []
+
+
+def test_a_batch_is_bounded_by_max_batch_jobs(api, monkeypatch):
+    item = {"content_type": "image/jpeg", "content_length": 10}
+    assert api("POST", "/v1/batches", {"jobs": [item] * settings().max_batch_jobs})[0] == 201
+
+    status, body, _ = api("POST", "/v1/batches", {"jobs": [item] * (settings().max_batch_jobs + 1)})
+
+    assert status == 400 and body["error"]["details"]["problems"][0]["field"] == "jobs"
+
+
+def test_a_retried_batch_returns_the_same_batch_and_jobs(api, aws):
+    items = {"jobs": [{"content_type": "image/jpeg", "content_length": 10}] * 2}
+    _, first, _ = api("POST", "/v1/batches", items, {"Idempotency-Key": "b1"})
+    status, again, _ = api("POST", "/v1/batches", items, {"Idempotency-Key": "b1"})
+
+    assert status == 201 and again["batch_id"] == first["batch_id"]
+    assert [job["job_id"] for job in again["jobs"]] == [job["job_id"] for job in first["jobs"]]
+    assert len(boto3.resource("dynamodb").Table(aws.table_name).scan()["Items"]) == 2
+
+
+def test_another_keys_batch_is_not_found(api, api_as):
+    _, created, _ = api("POST", "/v1/batches", {"jobs": [{"content_type": "image/jpeg", "content_length": 10}]})
+
+    status, body, _ = api_as("testkey-b", "GET", f"/v1/batches/{created['batch_id']}")
+
+    assert (status, body["error"]["code"]) == (404, "not_found")

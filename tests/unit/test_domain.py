@@ -10,6 +10,8 @@ import pytest
 
 import cutout.aws
 from cutout import jobs
+from cutout.batches import BatchStatus, batch_status, status_counts
+from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX_SORT_KEY, caller_of, decode_cursor, encode_cursor, may_access
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.jobs import ALLOWED_TRANSITIONS, InvalidTransition, JobRequest, JobStatus, ResultFile
 from cutout.keys import is_job_id, job_id_from_upload_key, new_job_id, prepared_key, result_key, upload_key
@@ -169,8 +171,8 @@ def test_the_addressing_style_setting_reaches_the_bucket_client(aws, monkeypatch
     assert urlsplit(url).path.startswith(f"/{aws.bucket_name}/") is bucket_in_path
 
 
-def test_the_table_key_and_ttl_are_job_fields():
-    assert {jobs.PARTITION_KEY, jobs.TTL_ATTRIBUTE} <= jobs.JOB_FIELDS
+def test_the_table_key_ttl_and_owner_index_are_job_fields():
+    assert {jobs.PARTITION_KEY, jobs.TTL_ATTRIBUTE, OWNER_ATTRIBUTE, OWNER_INDEX_SORT_KEY} <= jobs.JOB_FIELDS
 
 
 def test_the_limits_body_keeps_its_shape():
@@ -182,6 +184,7 @@ def test_the_limits_body_keeps_its_shape():
         "max_output_side": Settings().max_output_side,
         "upload_url_ttl_s": Settings().upload_url_ttl_s,
         "result_ttl_s": Settings().result_ttl_s,
+        "max_batch_jobs": 100,
         "upload_types": [
             {"content_type": "image/jpeg", "signatures": [{"offset": 0, "hex": "ffd8ff"}]},
             {"content_type": "image/png", "signatures": [{"offset": 0, "hex": "89504e470d0a1a0a"}]},
@@ -518,3 +521,41 @@ def test_the_catalogue_marks_only_the_default_and_names_each_networks_licence():
     precise = next(model for model in catalogue["models"] if model["name"] == "precise")
     assert [network["name"] for network in precise["networks"]] == ["u2netp", "u2net_int8"]
     assert all("Apache-2.0" in network["licence"] for network in precise["networks"])
+
+
+def test_a_cursor_holds_its_position_and_nothing_else_is_taken_for_one():
+    position = {"job_id": "00000000-0000-4000-8000-000000000000", "created_at": "2026-12-03T10:00:00.000Z"}
+    keys = frozenset(position)
+
+    assert decode_cursor(encode_cursor(position), keys) == position
+    for forged in [encode_cursor({**position, "owner": "someone"}), encode_cursor({"job_id": 1, "created_at": "x"}),
+                   "%%%", "x" * 600, encode_cursor([1, 2])]:  # fmt: skip
+        with pytest.raises(JobRejected) as refused:
+            decode_cursor(forged, keys)
+        assert refused.value.code is ErrorCode.BAD_REQUEST
+
+
+def test_the_caller_is_the_key_and_only_the_owner_may_access():
+    assert caller_of("none", None) is None and caller_of("none", "k") is None
+    assert caller_of("api_key", "k") == "k"
+    with pytest.raises(JobRejected) as refused:
+        caller_of("api_key", None)
+    assert refused.value.code is ErrorCode.FORBIDDEN
+    assert may_access("k", "k") and may_access("k", None) and may_access(None, None)
+    assert not may_access("k", "other") and not may_access(None, "k")
+
+
+def test_a_batch_is_done_once_every_job_is_final():
+    statuses = [JobStatus.SUCCEEDED, JobStatus.PROCESSING]
+
+    assert batch_status(statuses) is BatchStatus.RUNNING
+    assert batch_status([JobStatus.SUCCEEDED, JobStatus.EXPIRED]) is BatchStatus.DONE
+    counts = status_counts(statuses)
+    assert set(counts) == set(JobStatus) and (counts["succeeded"], counts["processing"], counts["queued"]) == (1, 1, 0)
+
+
+def test_a_settings_api_auth_and_batch_limit_are_checked():
+    with pytest.raises(ValueError, match="API_AUTH"):
+        Settings.from_env({"API_AUTH": "open"})
+    with pytest.raises(ValueError, match="MAX_BATCH_JOBS"):
+        Settings.from_env({"MAX_BATCH_JOBS": "101"})

@@ -1,21 +1,47 @@
-"""API Gateway (REST, proxy) entry point: create a job, read it, cancel it, and what the service accepts."""
+"""API Gateway (REST, proxy) entry point: create a job or a batch of them, read, list and cancel
+them, and what the service accepts."""
 
 import base64
 import json
 import time
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from cutout import jobs as job_rules
-from cutout.aws import job_repository, object_store, settings
+from cutout.aws import (
+    LISTING_POSITION_KEYS,
+    batch_repository,
+    idempotency_store,
+    job_repository,
+    object_store,
+    settings,
+)
+from cutout.batches import Batch, BatchStatus, all_or_nothing, batch_status, status_counts
 from cutout.browser import ANSWER_HEADERS, CorsPolicy
+from cutout.clients import (
+    DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    ApiAuth,
+    ListQuery,
+    caller_of,
+    decode_cursor,
+    encode_cursor,
+    may_access,
+)
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
+from cutout.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW_S, MAX_IDEMPOTENCY_KEY_CHARS
 from cutout.jobs import Job, JobRequest, JobStatus
 from cutout.keys import is_job_id, new_job_id, result_key
 from cutout.limits import ServiceLimits, service_limits
@@ -29,8 +55,10 @@ metrics = Metrics()
 
 HTTP_STATUS = {
     ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.NOT_CANCELLABLE: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
 }
@@ -82,6 +110,13 @@ class CreateJobBody(BaseModel):
     )
 
 
+class CreateBatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jobs: list[CreateJobBody] = Field(
+        min_length=1, max_length=settings().max_batch_jobs, description="each job as POST /v1/jobs takes it"
+    )
+
+
 class UploadInstructions(BaseModel):
     method: str
     url: str
@@ -92,8 +127,33 @@ class UploadInstructions(BaseModel):
 class CreatedJob(BaseModel):
     job_id: str
     status: JobStatus
-    upload: UploadInstructions
+    # null only on an idempotent replay once the job no longer takes its upload (it was uploaded,
+    # cancelled, or its upload window is over).
+    upload: UploadInstructions | None
     links: dict[str, str]
+
+
+class CreatedBatch(BaseModel):
+    batch_id: str
+    jobs: list[CreatedJob]
+    links: dict[str, str]
+
+
+class JobPage(BaseModel):
+    jobs: list[JobView]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null: this is the last")
+
+
+class BatchJob(BaseModel):
+    job_id: str
+    status: JobStatus
+
+
+class BatchView(BaseModel):
+    batch_id: str
+    status: BatchStatus
+    counts: dict[str, int]
+    jobs: list[BatchJob]
 
 
 class Health(BaseModel):
@@ -102,8 +162,10 @@ class Health(BaseModel):
 
 OPENAPI_ERROR_DESCRIPTIONS = {
     400: "the request is not valid; `details.problems` names each bad field",
-    404: "no such job: unknown, malformed or expired",
-    409: "the job has started processing and can no longer be cancelled",
+    403: "no API key, or one this API does not know (x-api-key header)",
+    404: "no such job or batch: unknown, malformed, expired, or another API key's",
+    409: "the job has started processing and can no longer be cancelled; or the Idempotency-Key was "
+    "used with another body, or its first request is still in progress",
     413: "the declared image is larger than the upload limit",
     415: "the body is not JSON, or the image type is not accepted",
     429: "over API Gateway's throttle for this route",
@@ -111,10 +173,11 @@ OPENAPI_ERROR_DESCRIPTIONS = {
 }
 
 
-def documented(success: int, model: type[BaseModel], *errors: int) -> dict:
-    """The responses a route answers, each with its body: throttling and failure apply to every route."""
+def documented(success: int, model: type[BaseModel], *errors: int, public: bool = False) -> dict:
+    """The responses a route answers, each with its body: throttling and failure apply to every
+    route, and refusing a missing key to every route but the public ones."""
     responses = {success: {"description": "success", "content": {content_types.APPLICATION_JSON: {"model": model}}}}
-    for status in (*errors, 429, 500):
+    for status in (*errors, *(() if public else (403,)), 429, 500):
         responses[status] = {
             "description": OPENAPI_ERROR_DESCRIPTIONS[status],
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
@@ -149,7 +212,7 @@ def handle_unknown_route(_exception) -> Response:
     return handle_rejection(JobRejected(ErrorCode.NOT_FOUND, "no such route"))
 
 
-def read_body[Body: BaseModel](model: type[Body]) -> Body:
+def read_body[Body: BaseModel](model: type[Body], max_bytes: int = MAX_BODY_BYTES) -> Body:
     """The request body as `model`, read once from the raw event. Anything that is not a JSON
     object of that shape is a 4xx: another media type 415; bytes that are not UTF-8, nesting
     deeper than pydantic's parser allows (200), a number too long to be one, or wrong fields 400."""
@@ -165,8 +228,8 @@ def read_body[Body: BaseModel](model: type[Body]) -> Body:
     # LocalStack hands over a body that is not UTF-8 base64-encoded; "surrogatepass" keeps a lone
     # surrogate in a text body as the invalid UTF-8 it came from, for the parser to refuse.
     data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8", "surrogatepass")
-    if len(data) > MAX_BODY_BYTES:
-        raise JobRejected(ErrorCode.BAD_REQUEST, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    if len(data) > max_bytes:
+        raise JobRejected(ErrorCode.BAD_REQUEST, f"the request body is larger than {max_bytes} bytes")
     try:
         return model.model_validate_json(data)
     except ValidationError as error:
@@ -201,28 +264,43 @@ def job_url(job_id: str) -> str:
     return f"{api_base_url()}/v1/jobs/{job_id}"
 
 
+def batch_url(batch_id: str) -> str:
+    return f"{api_base_url()}/v1/batches/{batch_id}"
+
+
+def caller() -> str | None:
+    """Who the request acts for: its API key's id, from the request context API Gateway fills in."""
+    return caller_of(settings().api_auth, app.current_event.request_context.identity.api_key_id)
+
+
 def job_not_found(job_id: str) -> JobRejected:
     return JobRejected(ErrorCode.NOT_FOUND, f"no job {job_id!r}: unknown, malformed or expired")
 
 
-def load_job(job_id: str, now: float) -> Job:
-    """The live job, first moved on if a deadline passed: a poll never waits on a lost worker
-    or an upload that will not come."""
-    job = job_repository().get(job_id, now) if is_job_id(job_id) else None
-    if job is None:
-        raise job_not_found(job_id)
+def settle(job: Job, now: float) -> Job:
+    """The job, first moved on if a deadline passed: a poll never waits on a lost worker or an
+    upload that will not come."""
     move = job_rules.overdue_move(job, settings(), now)
     if move is None:
         return job
     target, error = move
-    moved = job_repository().transition(job_id, job.status, target, now, error=error)
+    moved = job_repository().transition(job.job_id, job.status, target, now, error=error)
     if moved is None:  # something else moved it first: read what it is now
-        return load_job(job_id, now)
-    logger.warning("moved an overdue job", extra={"job_id": job_id, "from": job.status, "to": target})
+        current = job_repository().get(job.job_id, now)
+        return job if current is None else settle(current, now)
+    logger.warning("moved an overdue job", extra={"job_id": job.job_id, "from": job.status, "to": target})
     metrics.add_metric(
         name="JobsExpired" if target is JobStatus.EXPIRED else "JobsStalled", unit=MetricUnit.Count, value=1
     )
     return moved
+
+
+def load_job(job_id: str, now: float) -> Job:
+    """The caller's live job, settled; another key's job is as unknown as a missing one."""
+    job = job_repository().get(job_id, now) if is_job_id(job_id) else None
+    if job is None or not may_access(job.owner, caller()):
+        raise job_not_found(job_id)
+    return settle(job, now)
 
 
 JOB_VIEW = TypeAdapter(JobView)
@@ -232,10 +310,94 @@ def job_response(view: JobView) -> Response:
     return json_response(200, JOB_VIEW.dump_python(view, mode="json"))
 
 
+def job_view(job: Job, now: float) -> JobView:
+    """The job as a client reads it, with a fresh result URL while its result is available."""
+    if not job_rules.result_is_available(job, now):
+        return public_view(job, now)
+    lifetime_s = job_rules.result_url_lifetime_s(job, settings(), now)
+    url = object_store().presign_download(
+        result_key(job.job_id, job.output_format.extension), lifetime_s, job_rules.download_filename(job)
+    )
+    return public_view(job, now, url, now + lifetime_s)
+
+
+def created_view(job: Job, now: float) -> CreatedJob:
+    """A job as POST answers it: with an upload URL for the rest of its upload window."""
+    upload = None
+    upload_s = job_rules.upload_seconds_left(job, now)
+    if upload_s is not None:
+        upload = UploadInstructions(
+            method="PUT",
+            url=object_store().presign_upload(job.upload_key, job.content_type, job.content_length, upload_s),
+            headers={"Content-Type": job.content_type, "Content-Length": str(job.content_length)},
+            expires_at=job_rules.iso(job.upload_expires_at),
+        )
+    return CreatedJob(job_id=job.job_id, status=job.status, upload=upload, links={"self": job_url(job.job_id)})
+
+
+def job_request(body: CreateJobBody, owner: str | None, batch_id: str | None = None) -> JobRequest:
+    return JobRequest(
+        content_type=body.content_type,
+        content_length=body.content_length,
+        output=OutputOptions.from_request(body.output),
+        filename=body.filename,
+        model=body.model,
+        owner=owner,
+        batch_id=batch_id,
+    )
+
+
+# The key of a submit is its caller's, so two clients never share one, and the route's (the
+# function's name, Powertools' key prefix). The body the key first came with is kept to tell a
+# retry from a different request.
+IDEMPOTENCY = IdempotencyConfig(
+    event_key_jmespath="[caller, key]",
+    payload_validation_jmespath="body",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_WINDOW_S,
+)
+
+
+def idempotency_key() -> str | None:
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER.lower())
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS or not key.isascii() or not key.isprintable():
+        raise JobRejected(
+            ErrorCode.BAD_REQUEST,
+            f"{IDEMPOTENCY_HEADER} must be 1–{MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters",
+            {"field": IDEMPOTENCY_HEADER},
+        )
+    return key
+
+
+def submit_once(create: Callable[..., dict], owner: str | None, body: BaseModel) -> dict:
+    """create's record of what it made (ids), made once per Idempotency-Key: a request that repeats
+    a key gets the first one's record, one with another body under it a 409."""
+    key = idempotency_key()
+    if key is None:
+        return create(submit=None)
+    once = idempotent_function(
+        create, data_keyword_argument="submit", persistence_store=idempotency_store(), config=IDEMPOTENCY
+    )
+    try:
+        return once(submit={"caller": owner, "key": key, "body": body.model_dump(mode="json")})
+    except IdempotencyValidationError:
+        raise JobRejected(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"this {IDEMPOTENCY_HEADER} was used with a different request body; use a new key for a new request",
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise JobRejected(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"the first request with this {IDEMPOTENCY_HEADER} is still in progress; retry in a moment",
+        ) from None
+
+
 @app.post(
     "/v1/jobs",
     summary="Create a job and get the URL to upload its image to",
-    responses=documented(201, CreatedJob, 400, 413, 415),
+    responses=documented(201, CreatedJob, 400, 409, 413, 415),
     openapi_extensions={
         "requestBody": {
             "required": True,
@@ -245,33 +407,144 @@ def job_response(view: JobView) -> Response:
 )
 @tracer.capture_method
 def create_job():
+    owner = caller()
     body = read_body(CreateJobBody)
+    # Validated before the idempotency record: a refused request leaves no key behind.
+    job = job_rules.new_job(new_job_id(), job_request(body, owner), settings(), time.time())
+
+    def create(submit) -> dict:
+        job_repository().create(job)
+        metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+        return {"job_id": job.job_id}
+
+    job_id = submit_once(create, owner, body)["job_id"]
     now = time.time()
-    request = JobRequest(
-        content_type=body.content_type,
-        content_length=body.content_length,
-        output=OutputOptions.from_request(body.output),
-        filename=body.filename,
-        model=body.model,
+    current = job if job_id == job.job_id else job_repository().get(job_id, now)
+    if current is None:  # the first request's job outlived its retention before this retry
+        raise job_not_found(job_id)
+    return json_response(201, created_view(settle(current, now), now).model_dump(mode="json"))
+
+
+@app.post(
+    "/v1/batches",
+    summary="Create up to max_batch_jobs jobs at once (all or none), each with its upload URL",
+    responses=documented(201, CreatedBatch, 400, 409),
+    openapi_extensions={
+        "requestBody": {
+            "required": True,
+            "content": {content_types.APPLICATION_JSON: {"schema": {"$ref": "#/components/schemas/CreateBatchBody"}}},
+        }
+    },
+)
+@tracer.capture_method
+def create_batch():
+    owner = caller()
+    body = read_body(CreateBatchBody, MAX_BODY_BYTES * settings().max_batch_jobs)
+    now, batch_id = time.time(), new_job_id()
+    jobs = all_or_nothing(
+        body.jobs, lambda item: job_rules.new_job(new_job_id(), job_request(item, owner, batch_id), settings(), now)
     )
-    job = job_rules.new_job(new_job_id(), request, settings(), now)
-    upload_url = object_store().presign_upload(
-        job.upload_key, request.content_type, request.content_length, settings().upload_url_ttl_s
+    batch = Batch(
+        batch_id=batch_id,
+        created_at=job_rules.iso(now),
+        job_ids=[job.job_id for job in jobs],
+        expires_at=int(now + settings().job_retention_s),
+        owner=owner,
     )
-    job_repository().create(job)
-    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
-    created = CreatedJob(
-        job_id=job.job_id,
-        status=JobStatus.AWAITING_UPLOAD,
-        upload=UploadInstructions(
-            method="PUT",
-            url=upload_url,
-            headers={"Content-Type": request.content_type, "Content-Length": str(request.content_length)},
-            expires_at=job_rules.iso(job.upload_expires_at),
-        ),
-        links={"self": job_url(job.job_id)},
+
+    def create(submit) -> dict:
+        job_repository().create_many(jobs)
+        batch_repository().create(batch)
+        metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=len(jobs))
+        return {"batch_id": batch_id}
+
+    created_id = submit_once(create, owner, body)["batch_id"]
+    now = time.time()
+    if created_id == batch_id:
+        created = jobs
+    else:
+        stored = load_batch(created_id, now)
+        found = job_repository().get_many(stored.job_ids, now)
+        created = [settle(found[job_id], now) for job_id in stored.job_ids if job_id in found]
+    answer = CreatedBatch(
+        batch_id=created_id,
+        jobs=[created_view(job, now) for job in created],
+        links={"self": batch_url(created_id)},
     )
-    return json_response(201, created.model_dump(mode="json"))
+    return json_response(201, answer.model_dump(mode="json"))
+
+
+def batch_not_found(batch_id: str) -> JobRejected:
+    return JobRejected(ErrorCode.NOT_FOUND, f"no batch {batch_id!r}: unknown, malformed or expired")
+
+
+def load_batch(batch_id: str, now: float) -> Batch:
+    batch = batch_repository().get(batch_id, now) if is_job_id(batch_id) else None
+    if batch is None or not may_access(batch.owner, caller()):
+        raise batch_not_found(batch_id)
+    return batch
+
+
+@app.get(
+    "/v1/batches/<batch_id>",
+    summary="Read a batch: running until every job is final, then done; each job's status",
+    responses=documented(200, BatchView, 404),
+)
+@tracer.capture_method
+def get_batch(batch_id: str):
+    now = time.time()
+    batch = load_batch(batch_id, now)
+    found = job_repository().get_many(batch.job_ids, now)
+    # A job gone from the table outlived its retention: it reads expired, as a poll of it would.
+    statuses = [
+        job_rules.effective_status(settle(found[job_id], now), now) if job_id in found else JobStatus.EXPIRED
+        for job_id in batch.job_ids
+    ]
+    view = BatchView(
+        batch_id=batch.batch_id,
+        status=batch_status(statuses),
+        counts=status_counts(statuses),
+        jobs=[BatchJob(job_id=job_id, status=status) for job_id, status in zip(batch.job_ids, statuses, strict=True)],
+    )
+    return json_response(200, view.model_dump(mode="json"))
+
+
+def list_query() -> ListQuery:
+    """GET /v1/jobs's query, or a 400 naming the bad parameter."""
+    params = app.current_event.query_string_parameters or {}
+    unknown = sorted(set(params) - {"status", "limit", "cursor"})
+    if unknown:
+        raise JobRejected(ErrorCode.BAD_REQUEST, f"unknown query parameter {unknown[0]!r}", {"field": unknown[0]})
+    status = params.get("status")
+    if status is not None and status not in JobStatus:
+        raise JobRejected(ErrorCode.BAD_REQUEST, f"status must be one of {', '.join(JobStatus)}", {"field": "status"})
+    raw_limit = params.get("limit", str(DEFAULT_LIST_LIMIT))
+    if not (raw_limit.isascii() and raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIST_LIMIT):
+        raise JobRejected(ErrorCode.BAD_REQUEST, f"limit must be an integer 1–{MAX_LIST_LIMIT}", {"field": "limit"})
+    cursor = params.get("cursor")
+    start_after = decode_cursor(cursor, LISTING_POSITION_KEYS) if cursor is not None else None
+    return ListQuery(status=status, limit=int(raw_limit), start_after=start_after)
+
+
+@app.get(
+    "/v1/jobs",
+    summary="List the caller's jobs, newest first, a page at a time (API keys only)",
+    responses=documented(200, JobPage, 400, 404),
+)
+@tracer.capture_method
+def list_jobs():
+    owner = caller()
+    if settings().api_auth == ApiAuth.NONE:
+        raise JobRejected(ErrorCode.NOT_FOUND, "listing jobs needs API keys: this deployment has api_auth none")
+    query = list_query()
+    now = time.time()
+    page, position = job_repository().list_owned(owner, query.limit, query.start_after)
+    views = [job_view(settle(job, now), now) for job in page if job_rules.is_live(job, now)]
+    listed = JobPage(
+        jobs=[view for view in views if query.status in (None, view.status)],
+        next_cursor=encode_cursor(position) if position else None,
+    )
+    return json_response(200, listed.model_dump(mode="json"))
 
 
 @app.get(
@@ -282,14 +555,7 @@ def create_job():
 @tracer.capture_method
 def get_job(job_id: str):
     now = time.time()
-    job = load_job(job_id, now)
-    if not job_rules.result_is_available(job, now):
-        return job_response(public_view(job, now))
-    lifetime_s = job_rules.result_url_lifetime_s(job, settings(), now)
-    url = object_store().presign_download(
-        result_key(job_id, job.output_format.extension), lifetime_s, job_rules.download_filename(job)
-    )
-    return job_response(public_view(job, now, url, now + lifetime_s))
+    return job_response(job_view(load_job(job_id, now), now))
 
 
 @app.delete(
@@ -313,7 +579,7 @@ def cancel_job(job_id: str):
     return job_response(public_view(cancelled, now))
 
 
-@app.get("/v1/health", summary="Liveness of the API", responses=documented(200, Health))
+@app.get("/v1/health", summary="Liveness of the API", responses=documented(200, Health, public=True))
 def health():
     return json_response(200, {"status": "ok"})
 
@@ -339,8 +605,15 @@ def models():
 def openapi_components() -> dict:
     """The schemas Powertools does not see: the request body, which read_body validates, and the
     output options, which the domain checks and describes."""
-    schema = CreateJobBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {**schema.pop("$defs", {}), "CreateJobBody": schema, "OutputOptions": OUTPUT_OPTIONS_SCHEMA}
+    job_schema = CreateJobBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    batch_schema = CreateBatchBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    batch_schema.pop("$defs", None)
+    return {
+        **job_schema.pop("$defs", {}),
+        "CreateJobBody": job_schema,
+        "CreateBatchBody": batch_schema,
+        "OutputOptions": OUTPUT_OPTIONS_SCHEMA,
+    }
 
 
 # Where the document holds output options: the request's, and the result's echo (a plain dict to pydantic).
@@ -372,4 +645,6 @@ def openapi_document():
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
+    # Powertools times out a submit's in-progress record by the invocation's remaining time.
+    IDEMPOTENCY.register_lambda_context(context)
     return app.resolve(event, context)

@@ -12,10 +12,15 @@ from decimal import Decimal
 from enum import Enum
 
 import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from cutout.batches import BATCH_PARTITION_KEY, Batch
+from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_INDEX_SORT_KEY
 from cutout.errors import ErrorDetail
+from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 from cutout.jobs import (
     JOB_FIELDS,
     PARTITION_KEY,
@@ -157,10 +162,48 @@ class JobRepository:
             ExpressionAttributeNames={"#key": PARTITION_KEY},
         )
 
+    def create_many(self, jobs: Iterable[Job]) -> None:
+        """New jobs in as few writes as DynamoDB allows (25 a call). Unconditional: their ids are
+        fresh uuid4s, which no job has."""
+        with self._table.batch_writer() as writer:
+            for job in jobs:
+                writer.put_item(Item=_stored(job))
+
     def get(self, job_id: str, now: float) -> Job | None:
         item = self._table.get_item(Key={PARTITION_KEY: job_id}, ConsistentRead=True).get("Item")
         job = job_from_item(item) if item else None
         return job if job and is_live(job, now) else None
+
+    def get_many(self, job_ids: list[str], now: float) -> dict[str, Job]:
+        """The live jobs among job_ids (at most 100: one BatchGetItem), by id."""
+        client = self._table.meta.client
+        request = {self._table.name: {"Keys": [{PARTITION_KEY: job_id} for job_id in job_ids], "ConsistentRead": True}}
+        jobs = {}
+        while request:
+            response = client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self._table.name, []):
+                job = job_from_item(item)
+                if is_live(job, now):
+                    jobs[job.job_id] = job
+            request = response.get("UnprocessedKeys") or None
+        return jobs
+
+    def list_owned(self, owner: str, limit: int, start_after: dict | None) -> tuple[list[Job], dict | None]:
+        """Up to limit of owner's jobs from the owner index, newest first, after the position a
+        previous page ended at; and the position this page ended at (without the owner), or None
+        at the end. Expired items DynamoDB has not deleted yet are in the page: the caller drops them."""
+        query = {
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": Key(OWNER_ATTRIBUTE).eq(owner),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_after is not None:
+            query["ExclusiveStartKey"] = {**start_after, OWNER_ATTRIBUTE: owner}
+        response = self._table.query(**query)
+        last = response.get("LastEvaluatedKey")
+        position = {name: last[name] for name in LISTING_POSITION_KEYS} if last else None
+        return [job_from_item(item) for item in response["Items"]], position
 
     def transition(
         self,
@@ -223,6 +266,27 @@ class JobRepository:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
+
+
+# Where a page of the owner index ends, as DynamoDB names it, but the owner.
+LISTING_POSITION_KEYS = frozenset({PARTITION_KEY, OWNER_INDEX_SORT_KEY})
+
+
+class BatchRepository:
+    def __init__(self, table_name: str, dynamodb_resource=None):
+        self._table = (dynamodb_resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def create(self, batch: Batch) -> None:
+        self._table.put_item(
+            Item=_stored(batch),
+            ConditionExpression="attribute_not_exists(#key)",
+            ExpressionAttributeNames={"#key": BATCH_PARTITION_KEY},
+        )
+
+    def get(self, batch_id: str, now: float) -> Batch | None:
+        item = self._table.get_item(Key={BATCH_PARTITION_KEY: batch_id}, ConsistentRead=True).get("Item")
+        batch = Batch(**_plain(item)) if item else None
+        return batch if batch and batch.expires_at > now else None
 
 
 class ObjectStore:
@@ -312,6 +376,20 @@ def job_repository() -> JobRepository:
 
 
 @functools.cache
+def batch_repository() -> BatchRepository:
+    return BatchRepository(settings().batch_table_name)
+
+
+@functools.cache
+def idempotency_store() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(
+        table_name=settings().idempotency_table_name,
+        key_attr=IDEMPOTENCY_PARTITION_KEY,
+        expiry_attr=IDEMPOTENCY_TTL_ATTRIBUTE,
+    )
+
+
+@functools.cache
 def object_store() -> ObjectStore:
     return ObjectStore(settings().bucket_name, addressing_style=settings().s3_addressing_style)
 
@@ -321,4 +399,4 @@ def job_queue() -> JobQueue:
     return JobQueue(settings().queue_url)
 
 
-SERVICES = (settings, job_repository, object_store, job_queue)
+SERVICES = (settings, job_repository, batch_repository, idempotency_store, object_store, job_queue)

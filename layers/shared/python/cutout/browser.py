@@ -12,6 +12,7 @@ ANSWER_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosnif
 @dataclass(frozen=True)
 class CorsPolicy:
     origins: tuple[str, ...]  # the allowed_origins setting
-    # A JSON body is the only thing a client sends beyond what CORS always allows.
-    allow_headers: tuple[str, ...] = ("Content-Type",)
+    # Beyond what CORS always allows, a client sends a JSON body, its API key and, to make a
+    # submit safe to retry, an idempotency key.
+    allow_headers: tuple[str, ...] = ("Content-Type", "X-API-Key", "Idempotency-Key")
     max_age_s: int = 600

@@ -9,8 +9,10 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    FORBIDDEN = "forbidden"  # no API key, or one API Gateway does not know
     NOT_FOUND = "not_found"
     NOT_CANCELLABLE = "not_cancellable"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     TOO_MANY_REQUESTS = "too_many_requests"
     INTERNAL_ERROR = "internal_error"
     # Reasons a job ends failed or expired.

@@ -92,6 +92,10 @@ class Job:
     upload_expires_at: int
     expires_at: int
     filename: str | None = None
+    # The id of the API key that created the job (cutout.clients); None without API keys.
+    owner: str | None = None
+    # The batch the job was created in, if any.
+    batch_id: str | None = None
     # The one upload a job takes, by its S3 ETag: recorded when the job moves to normalizing, with
     # the bytes already read. The upload URL stays valid for its whole life, so the same key may
     # receive other bytes later; they never reach the job and are deleted.
@@ -172,6 +176,8 @@ class JobRequest:
     output: OutputOptions = OutputOptions()
     filename: str | None = None
     model: str | None = None  # None: the deployment's default
+    owner: str | None = None  # the caller (cutout.clients.caller_of)
+    batch_id: str | None = None
 
 
 def iso(epoch_s: float) -> str:
@@ -206,7 +212,17 @@ def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) ->
         upload_expires_at=int(now + settings.upload_url_ttl_s),
         expires_at=int(now + settings.job_retention_s),
         filename=request.filename or None,
+        owner=request.owner,
+        batch_id=request.batch_id,
     )
+
+
+def upload_seconds_left(job: Job, now: float) -> int | None:
+    """Whole seconds an upload URL issued now may live (at least 1), while the job still takes its
+    upload; None once it does not (uploaded, cancelled, or its window is over)."""
+    if job.status is not JobStatus.AWAITING_UPLOAD or now >= job.upload_expires_at:
+        return None
+    return max(1, math.floor(job.upload_expires_at - now))
 
 
 def is_live(job: Job, now: float) -> bool:

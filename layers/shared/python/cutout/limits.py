@@ -34,6 +34,7 @@ class ServiceLimits:
     max_output_side: int
     upload_url_ttl_s: int
     result_ttl_s: int
+    max_batch_jobs: int  # the most jobs POST /v1/batches takes
     upload_types: list[AcceptedType]
     output_formats: list[OutputFormat]
     terminal_statuses: list[JobStatus]
@@ -49,6 +50,7 @@ def service_limits(settings: Settings) -> dict:
             max_output_side=settings.max_output_side,
             upload_url_ttl_s=settings.upload_url_ttl_s,
             result_ttl_s=settings.result_ttl_s,
+            max_batch_jobs=settings.max_batch_jobs,
             upload_types=[
                 AcceptedType(
                     upload_type.content_type, [ByteSignature(s.offset, s.data.hex()) for s in upload_type.signatures]

@@ -4,9 +4,12 @@ import os
 from dataclasses import dataclass, fields
 
 from cutout.browser import ANY_ORIGIN
+from cutout.clients import ApiAuth
 from cutout.models import DEFAULT_MODEL, MODELS
 
 MIB = 1024 * 1024
+# A batch is created within one API call (29 s at most) and read back with one BatchGetItem.
+MAX_BATCH_JOBS = 100
 Origins = tuple[str, ...]
 
 
@@ -21,8 +24,14 @@ READERS = {int: int, str: str, Origins: read_origins}
 @dataclass(frozen=True)
 class Settings:
     table_name: str = ""
+    batch_table_name: str = ""
+    idempotency_table_name: str = ""
     bucket_name: str = ""
     queue_url: str = ""
+    # api_key: API Gateway requires a key and each job belongs to the key that created it.
+    # none: anyone may call, and a job's id is what lets a client read or cancel it.
+    api_auth: str = ApiAuth.API_KEY.value
+    max_batch_jobs: int = 100
     max_upload_bytes: int = 25 * MIB
     max_input_pixels: int = 50_000_000
     # Each side is bounded as well as the area: a 1 x 50,000,000 sliver peaked at 3.3 GB. 2^15
@@ -65,6 +74,10 @@ class Settings:
             raise ValueError("time limits must be positive")
         if self.result_url_ttl_s > self.result_ttl_s:
             raise ValueError("RESULT_URL_TTL_S must not outlive RESULT_TTL_S")
+        if self.api_auth not in ApiAuth:
+            raise ValueError(f"API_AUTH must be one of {', '.join(ApiAuth)}")
+        if not 1 <= self.max_batch_jobs <= MAX_BATCH_JOBS:
+            raise ValueError(f"MAX_BATCH_JOBS must be 1–{MAX_BATCH_JOBS}")
         if self.default_model not in MODELS:
             raise ValueError(f"DEFAULT_MODEL must be one of {', '.join(MODELS)}")
         if self.job_retention_s <= self.result_ttl_s + self.upload_url_ttl_s:
