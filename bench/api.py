@@ -1,8 +1,10 @@
 """Warm in-process server time of the API function against moto.
 
-Prints p50/p99 of POST /v1/jobs and GET /v1/jobs/{id} through the real handler (Powertools
-routing, validation, logging, metrics), and how much of it is the AWS SDK (boto3/botocore plus
-moto's in-process emulation) versus our code. Usage: .venv/bin/python bench/api.py [--calls N] [--json PATH]
+Prints p50/p99 of POST /v1/jobs (plain, with a new Idempotency-Key, and replaying one), GET
+/v1/jobs/{id}, and POST/GET of a batch of max_batch_jobs jobs through the real handler
+(Powertools routing, validation, idempotency, logging, metrics), and how much of it is the AWS
+SDK (boto3/botocore plus moto's in-process emulation) versus our code.
+Usage: .venv/bin/python bench/api.py [--calls N] [--json PATH]
 """
 
 import argparse
@@ -16,7 +18,7 @@ import botocore.client
 import botocore.signers
 from moto import mock_aws
 
-from tests.support.fake_aws import create_job_table, use_fake_aws
+from tests.support.fake_aws import create_api_tables, use_fake_aws
 from tests.support.lambda_runtime import LambdaContext, proxy_event
 
 sdk_seconds = 0.0
@@ -71,7 +73,7 @@ def main() -> None:
 
         from cutout_api import handler as api_handler
 
-        create_job_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+        create_api_tables(boto3.client("dynamodb"), os.environ)
         boto3.client("s3").create_bucket(Bucket=os.environ["BUCKET_NAME"])
         context = LambdaContext()
         create_body = {"content_type": "image/jpeg", "content_length": 123456, "filename": "photo.jpg"}
@@ -87,6 +89,23 @@ def main() -> None:
         post = measure(handler, context, post_event, calls)
         get = measure(handler, context, lambda i: proxy_event("GET", f"/v1/jobs/{job_ids[i % len(job_ids)]}"), calls)
 
+        def idempotent_event(key: str) -> dict:
+            return proxy_event("POST", "/v1/jobs", create_body, {"Idempotency-Key": key})
+
+        post_new_key = measure(handler, context, lambda i: idempotent_event(f"new-{i}"), calls)
+        post_replay = measure(handler, context, lambda i: idempotent_event(f"new-{i}"), calls)
+        batch_body = {"jobs": [create_body] * api_handler.settings().max_batch_jobs}
+        batch_calls = max(10, calls // 20)
+        batch_ids = []
+
+        def batch_event(_):
+            return proxy_event("POST", "/v1/batches", batch_body)
+
+        post_batch = measure(handler, context, batch_event, batch_calls)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            batch_ids.append(json.loads(handler(batch_event(0), context)["body"])["batch_id"])
+        get_batch = measure(handler, context, lambda _: proxy_event("GET", f"/v1/batches/{batch_ids[0]}"), batch_calls)
+
     summary = {
         route: {
             "total_p50_ms": percentile(totals, 0.5) * 1e3,
@@ -95,15 +114,30 @@ def main() -> None:
             "ours_p99_ms": percentile(ours, 0.99) * 1e3,
             "sdk_share": sum(sdk) / sum(totals),
         }
-        for route, (totals, sdk, ours) in [("post", post), ("get", get)]
+        for route, (totals, sdk, ours) in [
+            ("post", post),
+            ("get", get),
+            ("post_new_idempotency_key", post_new_key),
+            ("post_idempotent_replay", post_replay),
+            ("post_batch", post_batch),
+            ("get_batch", get_batch),
+        ]
     }
+    batch_size = len(batch_body["jobs"])
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
-    print(f"API handler, warm, in-process, against moto: {calls} calls each")
-    print(f"{'route':<22}{'total p50':>11}{'total p99':>11}{'ours p50':>10}{'ours p99':>10}{'SDK share':>11}")
-    for name, row in [("POST /v1/jobs", summary["post"]), ("GET /v1/jobs/{id}", summary["get"])]:
+    print(f"API handler, warm, in-process, against moto: {calls} calls each ({batch_calls} for batches)")
+    print(f"{'route':<36}{'total p50':>11}{'total p99':>11}{'ours p50':>10}{'ours p99':>10}{'SDK share':>11}")
+    for name, row in [
+        ("POST /v1/jobs", summary["post"]),
+        ("GET /v1/jobs/{id}", summary["get"]),
+        ("POST /v1/jobs, new Idempotency-Key", summary["post_new_idempotency_key"]),
+        ("POST /v1/jobs, replayed key", summary["post_idempotent_replay"]),
+        (f"POST /v1/batches ({batch_size} jobs)", summary["post_batch"]),
+        (f"GET /v1/batches/{{id}} ({batch_size})", summary["get_batch"]),
+    ]:
         print(
-            f"{name:<22}{row['total_p50_ms']:>9.2f}ms{row['total_p99_ms']:>9.2f}ms"
+            f"{name:<36}{row['total_p50_ms']:>9.2f}ms{row['total_p99_ms']:>9.2f}ms"
             f"{row['ours_p50_ms']:>8.2f}ms{row['ours_p99_ms']:>8.2f}ms{row['sdk_share']:>10.0%}"
         )
     print(

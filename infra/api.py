@@ -3,6 +3,11 @@
 Every route is its own resource and method, so API Gateway throttles each on its own: creating a
 job (a table write and a presigned upload, then normalize and inference work) gets a lower limit
 than reading one. Requests to any other path never reach the function.
+
+With ``api_auth`` api_key every method but the public ones requires an API key, and each usage plan
+of the settings (throttle and daily quota per key) is bound to the stage; a key belongs to a plan
+(``cutout keys``). The CORS preflights never require one: a browser sends them without headers of
+its own.
 """
 
 import json
@@ -14,8 +19,9 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cutout.browser import ANSWER_HEADERS, CorsPolicy
+from cutout.clients import ApiAuth
 from cutout.errors import ErrorCode
-from infra.settings import StackSettings
+from infra.settings import StackSettings, UsagePlan
 from infra.wiring import ApiTrigger, Route
 
 STAGE = "prod"
@@ -43,6 +49,21 @@ GATEWAY_ERRORS = (
         json.dumps("no such route"),
         "404",
     ),
+    # API Gateway answers a missing key and an unknown (or disabled) one alike: INVALID_API_KEY, 403.
+    GatewayError(
+        "InvalidApiKey",
+        apigateway.ResponseType.INVALID_API_KEY,
+        ErrorCode.FORBIDDEN,
+        json.dumps("a valid API key is required: send it in the x-api-key header"),
+        "403",
+    ),
+    GatewayError(
+        "QuotaExceeded",
+        apigateway.ResponseType.QUOTA_EXCEEDED,
+        ErrorCode.TOO_MANY_REQUESTS,
+        json.dumps("this API key's daily quota is used up: it renews at midnight UTC"),
+        "429",
+    ),
     GatewayError("RequestTooLarge", apigateway.ResponseType.REQUEST_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE),
     GatewayError("Default4xx", apigateway.ResponseType.DEFAULT_4_XX, ErrorCode.BAD_REQUEST),
     GatewayError("Default5xx", apigateway.ResponseType.DEFAULT_5_XX, ErrorCode.INTERNAL_ERROR),
@@ -69,6 +90,7 @@ class CutoutApi(Construct):
             "Rest",
             description="Cutout: background removal jobs",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
+            api_key_source_type=apigateway.ApiKeySourceType.HEADER,  # x-api-key
             # An account-wide logging role is an account decision, not this stack's.
             cloud_watch_role=False,
             deploy_options=apigateway.StageOptions(
@@ -87,9 +109,29 @@ class CutoutApi(Construct):
         # The stack's own ApiUrl output replaces the one RestApi adds under a generated name.
         self.rest_api.node.try_remove_child("Endpoint")
         integration = apigateway.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+        keys_required = settings.service.api_auth == ApiAuth.API_KEY
+        # Per method, not as the API's default method options, which the preflights would inherit.
         for route in trigger.routes:
-            self.rest_api.root.resource_for_path(route.path).add_method(route.method, integration)
+            self.rest_api.root.resource_for_path(route.path).add_method(
+                route.method, integration, api_key_required=keys_required and not route.public
+            )
+        self.usage_plans: dict[str, apigateway.UsagePlan] = {}
+        if keys_required:
+            for name, plan in settings.usage_plans.items():
+                self.usage_plans[name] = self._usage_plan(name, plan)
         self._answer_gateway_errors(cors)
+
+    def _usage_plan(self, name: str, plan: UsagePlan) -> apigateway.UsagePlan:
+        """One plan, named as in the settings; its limits apply to each key in it, not to the plan."""
+        return self.rest_api.add_usage_plan(
+            f"Plan-{name}",
+            name=name,
+            description=f"Cutout API keys of the {name} plan",
+            throttle=apigateway.ThrottleSettings(rate_limit=plan.rate, burst_limit=plan.burst),
+            # Quota periods are UTC days.
+            quota=apigateway.QuotaSettings(limit=plan.daily_quota, period=apigateway.Period.DAY),
+            api_stages=[apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
 
     def _answer_gateway_errors(self, cors: CorsPolicy) -> None:
         """Errors API Gateway answers itself carry the API's error body, its answer headers, and

@@ -1,4 +1,6 @@
-"""The three functions as ``infra.wiring`` describes them: code, environment, grants and triggers."""
+"""The functions as ``infra.wiring`` describes them: code, environment, grants and triggers."""
+
+from collections.abc import Mapping
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -24,7 +26,11 @@ from infra.wiring import (
     ObjectAccess,
     ObjectCreatedTrigger,
     QueueTrigger,
+    Table,
 )
+
+# The table actions that also read a table's index (a query of the owner index is on the index's ARN).
+INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
 
 
 def image_context_exclude(dockerfile: str) -> list[str]:
@@ -62,12 +68,16 @@ class ServiceFunctions(Construct):
         settings: StackSettings,
         *,
         table: dynamodb.ITable,
+        owner_index_arn: str,
+        other_tables: Mapping[Table, dynamodb.ITable],
         bucket: s3.IBucket,
         queue: sqs.IQueue,
     ):
         super().__init__(scope, id)
         self._settings = settings
         self._environment = service_environment(settings, table, bucket, queue)
+        self._owner_index_arn = owner_index_arn
+        self._other_tables = other_tables
         self.shared_layer = lambda_.LayerVersion(
             self,
             "SharedLayer",
@@ -96,6 +106,7 @@ class ServiceFunctions(Construct):
         environment = {
             **self._environment,
             "POWERTOOLS_SERVICE_NAME": f"cutout-{wiring.name}",
+            **{table.value.upper(): self._other_tables[table].table_name for table in wiring.other_tables},
             **wiring.environment,
         }
         log_group = logs.LogGroup(
@@ -167,7 +178,15 @@ class ServiceFunctions(Construct):
         for prefix, accesses in wiring.objects.items():
             for access in sorted(accesses, key=lambda a: a.value):
                 grants[access](function, f"{prefix}*")
-        table.grant(function, *wiring.table_actions)
+        # Not table.grant: on a table with an index it grants every action on every index too.
+        iam.Grant.add_to_principal(
+            grantee=function, actions=list(wiring.table_actions), resource_arns=[table.table_arn]
+        )
+        index_actions = [action for action in wiring.table_actions if action in INDEX_ACTIONS]
+        if index_actions:
+            iam.Grant.add_to_principal(grantee=function, actions=index_actions, resource_arns=[self._owner_index_arn])
+        for other, actions in wiring.other_tables.items():
+            self._other_tables[other].grant(function, *actions)
         if wiring.sends_to_queue:
             queue.grant_send_messages(function)
 

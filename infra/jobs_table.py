@@ -1,25 +1,25 @@
-"""The jobs table: one item per job, keyed by its id, expired by DynamoDB TTL."""
+"""The jobs table: one item per job, keyed by its id, expired by DynamoDB TTL; with API keys, each
+key's jobs are listed newest first from the owner index."""
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_INDEX_SORT_KEY
 from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 from infra.settings import StackSettings
+from infra.tables import transient_table
 
 
 class JobsTable(Construct):
     def __init__(self, scope: Construct, id: str, settings: StackSettings):
         super().__init__(scope, id)
-        self.table = dynamodb.Table(
-            self,
-            "Jobs",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            # Traffic is bursty and small: on-demand costs nothing while idle.
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=settings.point_in_time_recovery
-            ),
-            removal_policy=RemovalPolicy.DESTROY if settings.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+        self.table = transient_table(self, "Jobs", settings, partition_key=PARTITION_KEY, ttl_attribute=TTL_ATTRIBUTE)
+        # A job without an owner (created while the deployment had no keys) is not in the index.
+        # ALL: a listed page is answered from the index alone, as GET /v1/jobs/{id} would show each job.
+        self.table.add_global_secondary_index(
+            index_name=OWNER_INDEX,
+            partition_key=dynamodb.Attribute(name=OWNER_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=OWNER_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
         )
+        self.owner_index_arn = f"{self.table.table_arn}/index/{OWNER_INDEX}"

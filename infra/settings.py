@@ -7,6 +7,7 @@ functions would refuse fails at synth instead.
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import get_args, get_origin
@@ -25,14 +26,29 @@ MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
-# The limits and TTLs, Settings' integers, and the default model. The others the stack sets from the
-# resources it creates or from knobs of its own, or the inference package does (its model folder).
-SERVICE_FIELDS = {f.name: f.type for f in fields(Settings) if f.type is int or f.name == "default_model"}
+# The limits and TTLs, Settings' integers, the default model and whether callers need API keys. The
+# others the stack sets from the resources it creates or from knobs of its own, or the inference
+# package does (its model folder).
+SERVICE_FIELDS = {f.name: f.type for f in fields(Settings) if f.type is int or f.name in ("default_model", "api_auth")}
 SERVICE_KEYS = tuple(SERVICE_FIELDS)
+
+
+# A usage plan's name is what `cutout keys create --plan` and the API Gateway console show.
+PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PLAN_FIELDS = ("rate", "burst", "daily_quota")
 
 
 class SettingsError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """What one API key of the plan may do: requests per second, burst, and requests per day."""
+
+    rate: int
+    burst: int
+    daily_quota: int
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,9 @@ class StackSettings:
     sizes: Mapping[str, FunctionSize]  # from <function>_memory_mb and <function>_timeout_s
     # From <function>_reserved_concurrency; None: draw from the account's unreserved pool.
     reserved_concurrency: Mapping[str, int | None]
-    service: Settings  # limits, TTLs and the default model, from context keys named as the Settings fields
+    # The API key plans, in cdk.json's order (`make up` gives its key the first), by plan name.
+    usage_plans: Mapping[str, UsagePlan]
+    service: Settings  # limits, TTLs, the default model and api_auth, from context keys named as the Settings fields
 
     @property
     def results_lifecycle_days(self) -> int:
@@ -94,7 +112,7 @@ class StackSettings:
             except (TypeError, ValueError) as error:
                 raise SettingsError(f"context key {key!r}: {error}") from None
 
-        derived = {"sizes", "reserved_concurrency", "service"}
+        derived = {"sizes", "reserved_concurrency", "usage_plans", "service"}
         values = {f.name: read(f.name, f.type) for f in fields(cls) if f.name not in derived}
         values["sizes"] = {
             fn.name: FunctionSize(read(f"{fn.name}_memory_mb", int), read(f"{fn.name}_timeout_s", int))
@@ -103,6 +121,7 @@ class StackSettings:
         values["reserved_concurrency"] = {
             fn.name: read(f"{fn.name}_reserved_concurrency", int | None) for fn in FUNCTIONS
         }
+        values["usage_plans"] = read_usage_plans(node.try_get_context("usage_plans"))
         try:
             service = {key.upper(): str(read(key, kind)) for key, kind in SERVICE_FIELDS.items()}
             values["service"] = Settings.from_env(service)
@@ -148,6 +167,12 @@ class StackSettings:
             and 0 < self.create_job_throttle_burst <= self.api_throttle_burst,
             "the POST /v1/jobs throttle must be positive and no higher than the stage throttle",
         )
+        for name, plan in self.usage_plans.items():
+            require(
+                plan.rate <= self.api_throttle_rate and plan.burst <= self.api_throttle_burst,
+                f"usage_plans.{name}: rate and burst must be no higher than the stage throttle"
+                f" (api_throttle_rate {self.api_throttle_rate}, api_throttle_burst {self.api_throttle_burst})",
+            )
         require(
             self.service.stall_timeout_s > self.queue_visibility_timeout_s + self.sizes["inference"].timeout_s,
             "stall_timeout_s must outlast one retry of inference (visibility timeout + timeout)",
@@ -155,6 +180,32 @@ class StackSettings:
         require(self.queue_age_alarm_s > 0, "queue_age_alarm_s must be positive")
         require(self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level must be DEBUG|INFO|WARNING|ERROR")
         require(self.log_retention in logs.RetentionDays.__members__, "log_retention must name a logs.RetentionDays")
+
+
+def read_usage_plans(raw) -> dict[str, UsagePlan]:
+    """cdk.json's "usage_plans" object (or `-c usage_plans='{...}'`): plan name -> its limits, in order."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise SettingsError("context key 'usage_plans': expected a JSON object") from None
+    if not isinstance(raw, dict) or not raw:
+        raise SettingsError("context key 'usage_plans' must name at least one plan: {name: {rate, burst, daily_quota}}")
+    plans = {}
+    for name, limits in raw.items():
+        if not PLAN_NAME.fullmatch(name):
+            raise SettingsError(f"usage_plans: {name!r} is no plan name (letters, digits, _ . -; at most 64)")
+        if not isinstance(limits, dict) or set(limits) != set(PLAN_FIELDS):
+            raise SettingsError(f"usage_plans.{name} must have exactly {', '.join(PLAN_FIELDS)}")
+        for key in PLAN_FIELDS:
+            value = limits[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise SettingsError(f"usage_plans.{name}.{key} must be a positive integer")
+        plan = UsagePlan(**limits)
+        if plan.burst < plan.rate:
+            raise SettingsError(f"usage_plans.{name}: burst must be at least rate")
+        plans[name] = plan
+    return plans
 
 
 def _coerce(raw, kind: type):

@@ -10,7 +10,8 @@ from infra.monitoring import Monitoring
 from infra.queues import InferenceQueues
 from infra.settings import StackSettings
 from infra.storage import ImageStorage
-from infra.wiring import API
+from infra.tables import ApiTables
+from infra.wiring import API, Table
 
 
 class CutoutStack(Stack):
@@ -18,9 +19,17 @@ class CutoutStack(Stack):
         super().__init__(scope, id, description="Cutout: serverless background removal", **kwargs)
         storage = ImageStorage(self, "Storage", settings)
         jobs = JobsTable(self, "JobsTable", settings)
+        api_tables = ApiTables(self, "ApiTables", settings)
         queues = InferenceQueues(self, "Queues", settings)
         functions = ServiceFunctions(
-            self, "Functions", settings, table=jobs.table, bucket=storage.bucket, queue=queues.queue
+            self,
+            "Functions",
+            settings,
+            table=jobs.table,
+            owner_index_arn=jobs.owner_index_arn,
+            other_tables=api_tables.by_wiring,
+            bucket=storage.bucket,
+            queue=queues.queue,
         )
         api = CutoutApi(self, "Api", settings, function=functions.by_name[API.name], trigger=API.trigger)
         Monitoring(
@@ -36,6 +45,8 @@ class CutoutStack(Stack):
             "ApiUrl": api.rest_api.url,
             "BucketName": storage.bucket.bucket_name,
             "TableName": jobs.table.table_name,
+            "BatchTableName": api_tables.by_wiring[Table.BATCHES].table_name,
+            "IdempotencyTableName": api_tables.by_wiring[Table.IDEMPOTENCY].table_name,
             "QueueUrl": queues.queue.queue_url,
             "DeadLetterQueueUrl": queues.dead_letters.queue_url,
         }.items():

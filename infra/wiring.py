@@ -21,6 +21,14 @@ class ObjectAccess(Enum):
     DELETE = "delete"
 
 
+class Table(Enum):
+    """A table of the stack beside the jobs table, by the ``cutout.settings.Settings`` field that
+    names it (its environment variable is that name upper-case)."""
+
+    BATCHES = "batch_table_name"
+    IDEMPOTENCY = "idempotency_table_name"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
@@ -60,7 +68,9 @@ class FunctionWiring:
     handler: str
     trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger | AsyncFailureTrigger
     objects: Mapping[str, frozenset[ObjectAccess]]  # bucket prefix → allowed access
-    table_actions: tuple[str, ...]
+    table_actions: tuple[str, ...]  # on the jobs table (and its owner index, the actions that read one)
+    # The other tables the function uses, with its actions on each; each table's name reaches its environment.
+    other_tables: Mapping[Table, tuple[str, ...]] = field(default_factory=dict)
     sends_to_queue: bool = False
     # Third-party packages the function needs beyond the shared layer, bundled into its zip.
     requirements: str | None = None
@@ -106,6 +116,11 @@ API = FunctionWiring(
         "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
     ),
+    other_tables={
+        Table.BATCHES: ("dynamodb:GetItem", "dynamodb:PutItem"),
+        # Powertools' idempotency records: written conditionally, completed, deleted when the call fails.
+        Table.IDEMPOTENCY: ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+    },
 )
 
 NORMALIZE = FunctionWiring(

@@ -1,9 +1,11 @@
 """`make up` / `make down`: the whole Cutout stack on this host, on LocalStack, without Docker.
 
 up:   LocalStack (localdev.localstack_host) → the model → the pinned CDK CLI → `cdklocal deploy` of
-      the real stack (inference packaged as a zip) → the demo page on 127.0.0.1 → health check →
-      .local/stack.json {"api_url", "web_url", "bucket", "table", "queue_url", "dead_letter_queue_url"}.
-      Safe to re-run: each step skips what is done.
+      the real stack (inference packaged as a zip) → health check → the API key "local" in the first
+      usage plan (with api_auth api_key, cdk.json's default) → the demo page on 127.0.0.1 →
+      .local/stack.json {"api_url", "web_url", "bucket", "table", "batch_table", "idempotency_table",
+      "queue_url", "dead_letter_queue_url", "api_key", "api_key_id"}.
+      Safe to re-run: each step skips what is done (the key of stack.json is kept while it exists).
 down: stops the demo page server and LocalStack, by their PIDs, and waits for their ports.
 
   .venv/bin/python -m localdev.stack up [-c key=value ...]   (CDK context overrides)
@@ -33,6 +35,10 @@ CDK = REPO / "node_modules" / ".bin" / "cdk"
 CLI_INSTALLED = REPO / "node_modules" / ".installed"
 PACKAGE_LOCK = REPO / "package-lock.json"
 STACK_NAME = "Cutout"
+CDK_JSON = REPO / "cdk.json"
+ENDPOINT = "http://127.0.0.1:4566"
+REGION = "us-east-1"
+LOCAL_KEY_NAME = "local"
 # LocalStack's free build runs no container images and no Node.js custom resources, and the
 # executor runs every handler with the project's venv, so nothing needs bundling.
 LOCAL_CONTEXT = {
@@ -71,13 +77,13 @@ def deploy_environment() -> dict:
     """cdklocal talks to 127.0.0.1: *.localhost.localstack.cloud does not resolve offline."""
     return {
         **cli_environment(),
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:4566",
+        "AWS_ENDPOINT_URL": ENDPOINT,
+        "AWS_ENDPOINT_URL_S3": ENDPOINT,
         "AWS_S3_FORCE_PATH_STYLE": "1",
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
         "CDK_DEFAULT_ACCOUNT": "000000000000",
         "CDK_DEFAULT_REGION": "us-east-1",
     }
@@ -127,22 +133,26 @@ def local_api_url(deployed_url: str) -> str:
     if not match:
         raise RuntimeError(f"unexpected API URL from the stack: {deployed_url}")
     api_id, stage = match.groups()
-    return f"http://127.0.0.1:4566/restapis/{api_id}/{stage}/_user_request_"
+    return f"{ENDPOINT}/restapis/{api_id}/{stage}/_user_request_"
 
 
 def local_queue_url(deployed_url: str) -> str:
     """The queue on 127.0.0.1: LocalStack's own host names for it do not resolve offline."""
     account, name = deployed_url.rstrip("/").split("/")[-2:]
-    return f"http://127.0.0.1:4566/{account}/{name}"
+    return f"{ENDPOINT}/{account}/{name}"
 
 
 def web_server_pid() -> int | None:
     return read_pid(WEB_PID_FILE, b"http.server")
 
 
-def start_web(api_url: str) -> str:
-    """Serve web/ with config.js pointing it at this API (config.js is generated, not tracked)."""
-    (WEB_DIR / "config.js").write_text(f"window.CUTOUT_API_URL = {json.dumps(api_url)};\n")
+def start_web(api_url: str, api_key: str | None) -> str:
+    """Serve web/ with config.js pointing it at this API, with the local key (config.js is
+    generated, not tracked; the key is the local stack's own, worthless anywhere else)."""
+    config = f"window.CUTOUT_API_URL = {json.dumps(api_url)};\n"
+    if api_key:
+        config += f"window.CUTOUT_API_KEY = {json.dumps(api_key)};\n"
+    (WEB_DIR / "config.js").write_text(config)
     url = f"http://{HOST}:{WEB_PORT}/"
     if web_server_pid():
         return url
@@ -175,6 +185,48 @@ def api_healthy(api_url: str) -> bool:
         return False
 
 
+def deployed_context(context: dict) -> dict:
+    """cdk.json's context with the command line's overrides, as the deploy read it."""
+    return {**json.loads(CDK_JSON.read_text())["context"], **LOCAL_CONTEXT, **context}
+
+
+def first_usage_plan(deployed: dict) -> str:
+    """The plan `make up` gives its key: the first of "usage_plans" (infra.settings checked them at synth)."""
+    plans = deployed["usage_plans"]
+    return next(iter(json.loads(plans) if isinstance(plans, str) else plans))
+
+
+def local_api_key(api_url: str, plan: str, recorded: dict) -> tuple[str, str]:
+    """(id, value) of the local stack's key in that plan: the one stack.json records while the API
+    still has it there, else a new key. boto3 and cutout_cli are the venv's, imported only here:
+    `make down` runs this module with any python3."""
+    import boto3
+
+    from cutout_cli import keys
+
+    client = boto3.client(
+        "apigateway",
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    rest_api_id = keys.rest_api_id_of(api_url)
+    key_id, value = recorded.get("api_key_id"), recorded.get("api_key")
+    if key_id and value and any(k.id == key_id and k.plan == plan for k in keys.list_keys(client, rest_api_id)):
+        return key_id, value
+    log(f"creating the API key {LOCAL_KEY_NAME!r} in the usage plan {plan!r}")
+    created = keys.create_key(client, rest_api_id, plan, name=LOCAL_KEY_NAME)
+    return created.id, created.value
+
+
+def recorded_stack() -> dict:
+    try:
+        return json.loads(STACK_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def up(context: dict, serve_web: bool = True) -> dict:
     LOCAL.mkdir(exist_ok=True)
     localstack_host.start()
@@ -182,13 +234,22 @@ def up(context: dict, serve_web: bool = True) -> dict:
     outputs = deploy(context)
     api_url = local_api_url(outputs["ApiUrl"])
     wait_for(lambda: api_healthy(api_url), "GET /v1/health", timeout_s=120)
+    deployed = deployed_context(context)
+    key_id = api_key = None
+    if deployed["api_auth"] == "api_key":
+        key_id, api_key = local_api_key(api_url, first_usage_plan(deployed), recorded_stack())
     stack = {
         "api_url": api_url,
-        "web_url": start_web(api_url) if serve_web else None,
+        "web_url": start_web(api_url, api_key) if serve_web else None,
         "bucket": outputs["BucketName"],
         "table": outputs["TableName"],
+        "batch_table": outputs["BatchTableName"],
+        "idempotency_table": outputs["IdempotencyTableName"],
         "queue_url": local_queue_url(outputs["QueueUrl"]),
         "dead_letter_queue_url": local_queue_url(outputs["DeadLetterQueueUrl"]),
+        # null with api_auth none: the API takes no key.
+        "api_key": api_key,
+        "api_key_id": key_id,
     }
     STACK_FILE.write_text(json.dumps(stack, indent=2) + "\n")
     return stack
@@ -225,6 +286,8 @@ def main(argv: list[str]) -> int:
         return 0
     stack = up(dict(args.context))
     print(f"Cutout is up.\n  API:       {stack['api_url']}\n  Demo page: {stack['web_url']}")
+    if stack["api_key"]:
+        print(f"  API key:   {stack['api_key']} (x-api-key; also in {STACK_FILE.relative_to(REPO)})")
     return 0
 
 

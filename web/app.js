@@ -1,7 +1,7 @@
 // The demo page: one card per dropped image, moved through the API calls of cutout-api.js.
 
 import {
-  CutoutError, cancelJob, createJob, fetchLimits, fetchModels, sniffContentType, uploadImage, waitForJob,
+  CutoutError, cancelJob, createJob, fetchLimits, fetchModels, sniffContentType, uploadImage, useApiKey, waitForJob,
 } from "./cutout-api.js";
 
 const STAGE_WORDS = {
@@ -21,11 +21,29 @@ const STAGE_WORDS = {
 // How the page names the API's output formats; a format it does not know shows as its name.
 const FORMAT_WORDS = { png: "PNG", webp: "WebP", jpeg: "JPEG", mask: "Mask only" };
 
-const apiUrl = (new URLSearchParams(location.search).get("api") ?? window.CUTOUT_API_URL ?? "").replace(/\/+$/, "");
+const withoutSlash = (url) => (url ?? "").replace(/\/+$/, "");
+const apiUrl = withoutSlash(new URLSearchParams(location.search).get("api") ?? window.CUTOUT_API_URL);
+// config.js's key belongs to config.js's API: another one named by ?api= does not get it.
+const apiKey = apiUrl === withoutSlash(window.CUTOUT_API_URL) ? window.CUTOUT_API_KEY : undefined;
+useApiKey(apiKey);
 const dropZone = document.getElementById("drop-zone");
 const fileInput = document.getElementById("files");
 const picker = document.getElementById("picker");
 const modelHint = document.getElementById("model-hint");
+
+// What a person reads for a failure; a refused key (403 forbidden) says what to do about it.
+function problemWords(error) {
+  if (error.code !== "forbidden") return error.message;
+  return apiKey
+    ? "The API refused this page's API key (403 forbidden): it may be revoked or mistyped. Set a valid one as window.CUTOUT_API_KEY in config.js (`make up` writes it)."
+    : "The API needs an API key and this page has none (403 forbidden). Set window.CUTOUT_API_KEY in config.js (`make up` writes it).";
+}
+
+function showConfigProblem(words) {
+  const problem = document.getElementById("config-problem");
+  problem.textContent = words;
+  problem.hidden = false;
+}
 
 function megabytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -109,9 +127,11 @@ function describeChosenModel() {
 
 // Without GET /v1/models (a failed ask, a deployment from before models) the picker stays disabled
 // on the deployment's default, and jobs still run.
-function modelsUnavailable() {
+function modelsUnavailable(error) {
   document.getElementById("model-options").classList.add("unavailable");
-  modelHint.textContent = "Models are unavailable: each job gets the deployment's default model.";
+  modelHint.textContent = error?.code === "forbidden"
+    ? "Models cannot be listed without a valid API key."
+    : "Models are unavailable: each job gets the deployment's default model.";
 }
 
 // The result has transparency unless it is a JPEG, a mask, or over an opaque background (the API
@@ -176,7 +196,7 @@ class JobCard {
   fail(error) {
     this.stage("failed");
     const problem = this.part(".problem");
-    problem.textContent = error.message;
+    problem.textContent = problemWords(error);
     problem.title = error.code ?? "";
     problem.hidden = false;
   }
@@ -229,9 +249,7 @@ function removeBackgrounds(files) {
 }
 
 if (!apiUrl) {
-  const problem = document.getElementById("config-problem");
-  problem.textContent = "No API configured: run `make up`, or open this page with ?api=<API base URL>.";
-  problem.hidden = false;
+  showConfigProblem("No API configured: run `make up`, or open this page with ?api=<API base URL>.");
   fileInput.disabled = true;
 } else {
   // The picker offers the types the API accepts. Should this first ask fail, it offers any file
@@ -240,7 +258,9 @@ if (!apiUrl) {
     fileInput.accept = limits.upload_types.map((type) => type.content_type).join(",");
     document.getElementById("size-limit").textContent = `, up to ${megabytes(limits.max_upload_bytes)} each`;
     showFormats(limits.output_formats);
-  }, () => {});
+  }, (error) => {
+    if (error.code === "forbidden") showConfigProblem(problemWords(error));
+  });
   fetchModels(apiUrl).then(({ models }) => showModels(models)).catch(modelsUnavailable);
   picker.addEventListener("change", syncOptions);
   picker.elements.model.addEventListener("change", describeChosenModel);

@@ -17,6 +17,21 @@ const CALL_RETRY_BUDGET_MS = 60 * 1000;
 const sleep = (ms) => new Promise((wake) => setTimeout(wake, ms));
 const isTransient = (status) => status === 429 || status >= 500;
 
+// The API key sent as x-api-key on every API call (never to S3's presigned URLs); null: none.
+// Only a key made for this page belongs here: whatever a page holds, its visitors can read.
+let apiKey = null;
+export function useApiKey(key) {
+  apiKey = key || null;
+}
+
+// With an Idempotency-Key a submit is made once however often it is sent, so a retry after a failed
+// request is safe, and a 409 idempotency_conflict (the first send still running) means "not yet".
+async function isIdempotencyConflict(answer) {
+  if (answer.status !== 409) return false;
+  const body = await answer.clone().json().catch(() => null);
+  return body?.error?.code === "idempotency_conflict";
+}
+
 // Retry-After is seconds or an HTTP date. A page only sees it on a cross-origin answer that lists
 // it in Access-Control-Expose-Headers; without it the backoff applies.
 function retryAfterMs(value) {
@@ -31,16 +46,20 @@ function backoffMs(attempts) {
   return Math.min(FIRST_RETRY_DELAY_MS * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS) * (0.5 + Math.random() / 2);
 }
 
-// send() again while its answer is transient (429, 5xx; a failed request when networkErrorsAreTransient)
-// and attempts and time are left; then the last answer, or error, stands. send() resolves to a
-// fetch Response or the like; onRetry(reason, waitMs) hears of each retry before its wait.
-async function sendWithRetries(send, { deadline = Date.now() + CALL_RETRY_BUDGET_MS, onRetry = () => {}, networkErrorsAreTransient = false } = {}) {
+// send() again while its answer is transient (429, 5xx; a failed request when networkErrorsAreTransient;
+// an idempotency conflict when conflictsAreTransient) and attempts and time are left; then the last
+// answer, or error, stands. send() resolves to a fetch Response or the like; onRetry(reason, waitMs)
+// hears of each retry before its wait.
+async function sendWithRetries(send, {
+  deadline = Date.now() + CALL_RETRY_BUDGET_MS, onRetry = () => {}, networkErrorsAreTransient = false, conflictsAreTransient = false,
+} = {}) {
   for (let attempts = 1; ; attempts++) {
     let answer = null;
     let failure = null;
     try {
       answer = await send();
-      if (!isTransient(answer.status)) return answer;
+      const transient = isTransient(answer.status) || (conflictsAreTransient && await isIdempotencyConflict(answer));
+      if (!transient) return answer;
     } catch (error) {
       if (!networkErrorsAreTransient) throw error;
       failure = error;
@@ -74,13 +93,18 @@ async function refusal(answer, fallbackMessage = answer.statusText) {
   return new CutoutError(field("Code") ?? `http_${answer.status}`, field("Message") ?? fallbackMessage);
 }
 
-async function callApi(apiUrl, method, path, body, retry) {
-  const send = () => fetch(apiUrl + path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const response = await sendWithRetries(send, retry).catch(() => {
+// idempotent: send an Idempotency-Key, the same on every retry of this call (a page served over
+// plain HTTP from another host than localhost has no crypto.randomUUID, and sends none).
+async function callApi(apiUrl, method, path, body, retry, { idempotent = false } = {}) {
+  const idempotencyKey = idempotent ? globalThis.crypto?.randomUUID?.() : undefined;
+  const headers = {
+    ...(body ? { "Content-Type": "application/json" } : {}),
+    ...(apiKey ? { "x-api-key": apiKey } : {}),
+    ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
+  };
+  const send = () => fetch(apiUrl + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const safeToRepeat = idempotencyKey ? { networkErrorsAreTransient: true, conflictsAreTransient: true } : {};
+  const response = await sendWithRetries(send, { ...retry, ...safeToRepeat }).catch(() => {
     throw new CutoutError("network_error", `cannot reach the API at ${apiUrl}`);
   });
   if (!response.ok) throw await refusal(response);
@@ -115,6 +139,7 @@ export function fetchModels(apiUrl, retry) {
 }
 
 // POST /v1/jobs: declare the exact type and size of the image; the answer says where to PUT it.
+// Sent with an Idempotency-Key, so a retried create never makes a second job.
 // output: { format, bg_color, crop, crop_margin, max_side }, each optional, sent as given (the API
 // checks them and answers a 400 naming each bad field). model: a name from GET /v1/models, checked
 // by the API too; undefined leaves it out, and the job gets the deployment's default.
@@ -125,7 +150,7 @@ export function createJob(apiUrl, file, contentType, output, model, retry) {
     filename: file.name,
     output,
     model,
-  }, retry);
+  }, retry, { idempotent: true });
 }
 
 export function getJob(apiUrl, jobId, retry) {

@@ -1,8 +1,10 @@
-"""The Cutout HTTP API exactly as the README documents it: models, create, upload, poll, download, cancel."""
+"""The Cutout HTTP API exactly as the README documents it: models, create (one job or a batch),
+upload, poll, download, cancel."""
 
 import itertools
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,11 +26,24 @@ MAX_RETRY_DELAY_S = 8.0
 # How long one call may keep retrying when the caller has no deadline of its own (status, cancel).
 CALL_RETRY_BUDGET_S = 60.0
 
+# The header that carries the API key on every API call (never on the presigned S3 URLs).
+API_KEY_HEADER = "x-api-key"
+# A submit sent with this header is made once however often it is sent: its retries are safe.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# The API's code for a key whose first request is still running (the CLI never reuses a key with
+# another body, so to it this only ever means "not yet": wait and send again).
+IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+FORBIDDEN = "forbidden"
+
 RetryListener = Callable[[str, float], None]
 
 
 def is_transient(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def is_idempotency_conflict(response: requests.Response) -> bool:
+    return response.status_code == 409 and ApiError.from_response(response).code == IDEMPOTENCY_CONFLICT
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -80,12 +95,19 @@ class ApiError(Exception):
     @classmethod
     def from_response(cls, response: requests.Response) -> "ApiError":
         try:
-            error = response.json()["error"]
+            body = response.json()
+        except ValueError:
+            body = None
+        try:
+            error = body["error"]
             problems = (error.get("details") or {}).get("problems")
             message = f"{error['message']}: {problems_text(problems)}" if problems else error["message"]
             return cls(response.status_code, error["code"], message)
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (KeyError, TypeError, AttributeError):
             pass
+        # API Gateway's own default body where no gateway response reshapes it (LocalStack's too).
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return cls(response.status_code, f"http_{response.status_code}", body["message"])
         try:
             root = ElementTree.fromstring(response.content)
             return cls(response.status_code, root.findtext("Code", "s3_error"), root.findtext("Message", ""))
@@ -119,9 +141,29 @@ class ProgressReader:
         return chunk
 
 
+def job_body(content_type: str, content_length: int, filename: str, output: dict, model: str | None = None) -> dict:
+    """The body of POST /v1/jobs, and of each item of POST /v1/batches: the `output` options and
+    the model as given (the API checks them; no model: the deployment's default)."""
+    body = {"content_type": content_type, "content_length": content_length, "filename": filename, "output": output}
+    if model is not None:
+        body["model"] = model
+    return body
+
+
+def refuse_oversized(content_length: int, limits: dict) -> None:
+    """An image over the API's max_upload_bytes is refused here as the API would (413
+    payload_too_large), without asking for a job."""
+    max_upload_bytes = limits["max_upload_bytes"]
+    if content_length > max_upload_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"the image is {content_length} bytes; the limit is {max_upload_bytes} bytes"
+        )
+
+
 class CutoutApi:
     """deadline (a time.monotonic() value) bounds every retry; on_retry hears why and how long before each one.
-    known_limits: the body of GET /v1/limits when another client has asked already (one ask serves a whole run)."""
+    known_limits: the body of GET /v1/limits when another client has asked already (one ask serves a whole run).
+    api_key: sent as x-api-key on every API call (None: the deployment takes calls without one)."""
 
     def __init__(
         self,
@@ -129,18 +171,24 @@ class CutoutApi:
         deadline: float | None = None,
         on_retry: RetryListener | None = None,
         known_limits: dict | None = None,
+        api_key: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
         self.on_retry = on_retry or (lambda reason, wait_s: None)
         self.session = requests.Session()
         self._limits = known_limits
+        self._api_headers = {API_KEY_HEADER: api_key} if api_key else {}
 
     def _send(
-        self, attempt: Callable[[], requests.Response], network_errors_are_transient: bool = False
+        self,
+        attempt: Callable[[], requests.Response],
+        network_errors_are_transient: bool = False,
+        conflicts_are_transient: bool = False,
     ) -> requests.Response:
-        """attempt() again while its answer is transient (429, 5xx; a dropped connection if so
-        told) and attempts and time are left; then the last answer, or error, stands."""
+        """attempt() again while its answer is transient (429, 5xx; a dropped connection, and an
+        idempotency conflict, if so told) and attempts and time are left; then the last answer,
+        or error, stands."""
         deadline = self.deadline if self.deadline is not None else time.monotonic() + CALL_RETRY_BUDGET_S
         for attempts in itertools.count(1):
             try:
@@ -151,7 +199,10 @@ class CutoutApi:
                     raise
                 reason = f"network error: {error}"
             else:
-                if not is_transient(response.status_code):
+                transient = is_transient(response.status_code) or (
+                    conflicts_are_transient and is_idempotency_conflict(response)
+                )
+                if not transient:
                     return response
                 wait_s = retry_wait_s(attempts, deadline, retry_after_s(response.headers.get("Retry-After")))
                 if wait_s is None:
@@ -161,10 +212,25 @@ class CutoutApi:
             self.on_retry(reason, wait_s)
             time.sleep(wait_s)
 
-    def _call(self, method: str, path: str, *, network_errors_are_transient: bool = False, **kwargs) -> dict:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        network_errors_are_transient: bool = False,
+        idempotency_key: str | None = None,
+        **kwargs,
+    ) -> dict:
+        """One API call with its retries. With an idempotency_key every retry carries the same key,
+        so the API makes what it asks for once: a dropped connection (the call may have been made)
+        and a conflict (the first send still running) are then as transient as a 503."""
         url = f"{self.base_url}{path}"
+        headers = self._api_headers | ({IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {})
+        idempotent = idempotency_key is not None
         response = self._send(
-            lambda: self.session.request(method, url, timeout=REQUEST_TIMEOUT_S, **kwargs), network_errors_are_transient
+            lambda: self.session.request(method, url, headers=headers, timeout=REQUEST_TIMEOUT_S, **kwargs),
+            network_errors_are_transient=network_errors_are_transient or idempotent,
+            conflicts_are_transient=idempotent,
         )
         if not response.ok:
             raise ApiError.from_response(response)
@@ -182,26 +248,22 @@ class CutoutApi:
         deployment's default marked `default: true`."""
         return self._call("GET", "/v1/models")["models"]
 
-    def create_job(
-        self, content_type: str, content_length: int, filename: str, output: dict, model: str | None = None
-    ) -> dict:
-        """The new job, with the `output` options and the model as given (the API checks them; no
-        model: the deployment's default); an image over the API's max_upload_bytes is refused here
-        as the API would (413 payload_too_large), without asking for a job."""
-        max_upload_bytes = self.limits()["max_upload_bytes"]
-        if content_length > max_upload_bytes:
-            raise ApiError(
-                413, "payload_too_large", f"the image is {content_length} bytes; the limit is {max_upload_bytes} bytes"
-            )
-        body = {
-            "content_type": content_type,
-            "content_length": content_length,
-            "filename": filename,
-            "output": output,
-        }
-        if model is not None:
-            body["model"] = model
-        return self._call("POST", "/v1/jobs", json=body)
+    def create_job(self, body: dict) -> dict:
+        """POST /v1/jobs with a job_body(): the new job. One Idempotency-Key for all the sends of
+        this call, so a retried create never makes a second job."""
+        refuse_oversized(body["content_length"], self.limits())
+        return self._call("POST", "/v1/jobs", json=body, idempotency_key=str(uuid.uuid4()))
+
+    def create_batch(self, bodies: list[dict]) -> dict:
+        """POST /v1/batches with up to the limits' max_batch_jobs job_body()s: the batch_id and each
+        new job, in the order given. All or nothing (a bad item is a 400 naming `jobs.<i>.<field>`),
+        and, as create_job, made once however often this call sends it."""
+        for body in bodies:
+            refuse_oversized(body["content_length"], self.limits())
+        return self._call("POST", "/v1/batches", json={"jobs": bodies}, idempotency_key=str(uuid.uuid4()))
+
+    def get_batch(self, batch_id: str) -> dict:
+        return self._call("GET", f"/v1/batches/{batch_id}")
 
     def get_job(self, job_id: str, *, network_errors_are_transient: bool = False) -> dict:
         return self._call("GET", f"/v1/jobs/{job_id}", network_errors_are_transient=network_errors_are_transient)

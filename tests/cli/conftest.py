@@ -7,3 +7,9 @@ from tests.support.fake_cutout_api import FakeCutoutApi, serving
 def fake_api():
     with serving(FakeCutoutApi()) as api:
         yield api
+
+
+@pytest.fixture(scope="session")
+def live_api_key(stack) -> str:
+    """The key `make up` created for the local stack."""
+    return stack.api_key

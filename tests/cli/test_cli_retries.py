@@ -96,7 +96,8 @@ def test_status_waits_out_a_throttled_read(fake_api, capsys):
     assert main(["status", UNKNOWN_JOB_ID, "--api", fake_api.url]) == 1
     err = capsys.readouterr().err
     assert "cutout: too_many_requests: Too Many Requests (trying again in 1.0 s)" in err
-    assert f"cutout: not_found: no job '{UNKNOWN_JOB_ID}'" in err
+    # Neither a job nor (asked next) a batch.
+    assert f"cutout: not_found: no job or batch '{UNKNOWN_JOB_ID}'" in err
     assert len(fake_api.times(fake.POLL)) == 2
     assert fake_api.gaps(fake.POLL)[0] >= 1.0
 
@@ -144,7 +145,9 @@ def test_the_limits_are_asked_once_per_run_and_a_throttled_ask_is_waited_out(fak
     assert main(["remove", str(PHOTO), str(coffee), "--api", fake_api.url, "-o", str(tmp_path)]) == 0
     assert "cutout: too_many_requests: Too Many Requests (trying again in 1.0 s)" in capsys.readouterr().err
     assert len(fake_api.times(fake.LIMITS)) == 2
-    assert len(fake_api.times(fake.CREATE)) == 2
+    # Both images in one batch.
+    assert len(fake_api.times(fake.BATCH)) == 1
+    assert [len(job_ids) for job_ids in fake_api.batches.values()] == [2]
 
 
 def test_an_api_without_limits_fails_the_run_before_any_job(fake_api, tmp_path, capsys):

@@ -33,7 +33,7 @@ def declared_length(case: Case) -> int:
 
 def push(stack, case: Case) -> Outcome:
     body = {"content_type": case.content_type, "content_length": declared_length(case), "filename": case.filename}
-    created = requests.post(f"{stack.api_url}/v1/jobs", json=body, timeout=30)
+    created = requests.post(f"{stack.api_url}/v1/jobs", json=body, headers=stack.headers, timeout=30)
     if created.status_code != 201:
         return Outcome(created.status_code)
     job = created.json()

@@ -30,7 +30,7 @@ def cutouts(stack) -> dict[str, tuple[dict, np.ndarray]]:
 
 
 def test_the_api_lists_every_model_with_the_default_marked(stack):
-    response = requests.get(f"{stack.api_url}/v1/models", timeout=30)
+    response = requests.get(f"{stack.api_url}/v1/models", headers=stack.headers, timeout=30)
 
     assert response.status_code == 200
     listed = response.json()["models"]
@@ -67,6 +67,7 @@ def test_an_unknown_model_is_refused_before_any_job_exists(stack):
     response = requests.post(
         f"{stack.api_url}/v1/jobs",
         json={"content_type": "image/jpeg", "content_length": 1000, "model": "birefnet-general"},
+        headers=stack.headers,
         timeout=30,
     )
 

@@ -115,6 +115,7 @@ def test_a_bad_option_is_a_400_naming_the_field(stack, output, field):
     response = requests.post(
         f"{stack.api_url}/v1/jobs",
         json={"content_type": "image/jpeg", "content_length": 1000, "output": output},
+        headers=stack.headers,
         timeout=30,
     )
     assert response.status_code == 400, response.text

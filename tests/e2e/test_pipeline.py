@@ -84,7 +84,7 @@ def test_cancelled_job_is_never_processed(stack):
     image = photo_bytes("chelsea.png")
     job = stack.create_job(content_type="image/jpeg", content_length=len(image))
 
-    cancel = requests.delete(f"{stack.api_url}/v1/jobs/{job['job_id']}", timeout=10)
+    cancel = requests.delete(f"{stack.api_url}/v1/jobs/{job['job_id']}", headers=stack.headers, timeout=10)
     put = requests.put(job["upload"]["url"], data=image, headers=job["upload"]["headers"], timeout=30)
     stack.wait_until(lambda: not stack.keys_of(job["job_id"]), "the upload is deleted")
 
@@ -106,7 +106,9 @@ def test_result_expires_after_its_ttl(stack):
 
 
 def test_unknown_job_is_404(stack):
-    response = requests.get(f"{stack.api_url}/v1/jobs/00000000-0000-4000-8000-000000000000", timeout=10)
+    response = requests.get(
+        f"{stack.api_url}/v1/jobs/00000000-0000-4000-8000-000000000000", headers=stack.headers, timeout=10
+    )
 
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
@@ -114,7 +116,7 @@ def test_unknown_job_is_404(stack):
 def test_links_self_is_the_job(stack):
     job = stack.create_job(content_type="image/jpeg", content_length=1000)
 
-    followed = requests.get(job["links"]["self"], timeout=10)
+    followed = requests.get(job["links"]["self"], headers=stack.headers, timeout=10)
 
     assert job["links"]["self"] == f"{stack.api_url}/v1/jobs/{job['job_id']}"
     assert followed.status_code == 200 and followed.json()["job_id"] == job["job_id"]
@@ -125,11 +127,13 @@ def test_links_self_on_the_apis_own_host_name(stack):
     api_id, stage = re.search(r"/restapis/([^/]+)/([^/]+)/_user_request_", stack.api_url).groups()
     host = f"{api_id}.execute-api.localhost.localstack.cloud:{urlsplit(ENDPOINT).port}"
     body = {"content_type": "image/jpeg", "content_length": 1000}
-    created = requests.post(f"{ENDPOINT}/{stage}/v1/jobs", json=body, headers={"Host": host}, timeout=10)
+    created = requests.post(
+        f"{ENDPOINT}/{stage}/v1/jobs", json=body, headers={"Host": host, **stack.headers}, timeout=10
+    )
     link = urlsplit(created.json()["links"]["self"])
 
     # That name resolves to 127.0.0.1 in public DNS, which this offline machine cannot ask.
-    followed = requests.get(f"{ENDPOINT}{link.path}", headers={"Host": link.netloc}, timeout=10)
+    followed = requests.get(f"{ENDPOINT}{link.path}", headers={"Host": link.netloc, **stack.headers}, timeout=10)
 
     assert created.status_code == 201 and (link.netloc, link.path) == (
         host,

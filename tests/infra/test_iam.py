@@ -3,7 +3,9 @@ in the template allows a wildcard action or a wildcard resource where a specific
 
 import json
 
-from infra.wiring import FUNCTIONS, AsyncFailureTrigger, ObjectAccess, QueueTrigger
+from cutout.clients import OWNER_INDEX
+from infra.functions import INDEX_ACTIONS
+from infra.wiring import API, FUNCTIONS, AsyncFailureTrigger, ObjectAccess, QueueTrigger
 
 # CDK's grant for each access, as it renders in the template.
 OBJECT_ACTIONS = {
@@ -105,11 +107,13 @@ def test_only_cdk_custom_resource_roles_carry_managed_policies(any_stack):
 
 def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
-    table_key, _ = any_stack.only("AWS::DynamoDB::Table")
     queue_key, _ = any_stack.queue_keys()
     bucket_arn = {"Fn::GetAtt": [bucket_key, "Arn"]}
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
+        # Each table as the function's environment names it (tests/infra/test_resources.py checks those).
+        env = function["Properties"]["Environment"]["Variables"]
+        table_arn = {"Fn::GetAtt": [env["TABLE_NAME"]["Ref"], "Arn"]}
         log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         statements = any_stack.role_statements(function["Properties"]["Role"]["Fn::GetAtt"][0])
         granted: dict[str, set[str]] = {}
@@ -127,7 +131,11 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
                 expect({"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]}, OBJECT_ACTIONS[access])
                 if access is ObjectAccess.READ:
                     expect(bucket_arn, OBJECT_ACTIONS[access])
-        expect({"Fn::GetAtt": [table_key, "Arn"]}, wiring.table_actions)
+        expect(table_arn, wiring.table_actions)
+        if index_actions := INDEX_ACTIONS & set(wiring.table_actions):
+            expect({"Fn::Join": ["", [table_arn, f"/index/{OWNER_INDEX}"]]}, index_actions)
+        for table, actions in wiring.other_tables.items():
+            expect({"Fn::GetAtt": [env[table.value.upper()]["Ref"], "Arn"]}, actions)
         if wiring.sends_to_queue:
             expect({"Fn::GetAtt": [queue_key, "Arn"]}, {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"})
         if isinstance(wiring.trigger, QueueTrigger):
@@ -151,3 +159,17 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
         if any_stack.settings.tracing:
             expect("*", RESOURCE_WILDCARD_ALLOWED)
         assert granted == expected, wiring.name
+
+
+def test_the_api_may_query_the_owner_index_and_no_function_any_other_index(any_stack):
+    """CDK's table.grant would allow every granted action on every index (`index/*`)."""
+    index_grants = [
+        (owner, statement)
+        for owner, statement in all_statements(any_stack)
+        if "/index/" in json.dumps(statement["Resource"])
+    ]
+    ((_, statement),) = index_grants
+    assert as_list(statement["Action"]) == ["dynamodb:Query"]
+    assert statement["Resource"]["Fn::Join"][1][1] == f"/index/{OWNER_INDEX}"
+    _, api_function = any_stack.function(API.name)
+    assert statement in any_stack.role_statements(api_function["Properties"]["Role"]["Fn::GetAtt"][0])

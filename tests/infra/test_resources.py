@@ -3,14 +3,34 @@
 import json
 from dataclasses import fields, replace
 
+from cutout.batches import BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE
 from cutout.browser import CorsPolicy
+from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_INDEX_SORT_KEY
 from cutout.errors import ErrorCode
+from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from cutout.settings import Settings
 from infra import PYTHON_VERSION
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR
-from infra.wiring import FUNCTIONS, INFERENCE, NORMALIZE, NORMALIZE_FAILURES, ZIP_MODEL_DIR, ApiTrigger
+from infra.wiring import API, FUNCTIONS, INFERENCE, NORMALIZE, NORMALIZE_FAILURES, ZIP_MODEL_DIR, ApiTrigger, Table
+
+# Each table by the Settings field that names it (its environment variable is that name upper-case).
+TABLE_KEYS = {
+    "table_name": (PARTITION_KEY, TTL_ATTRIBUTE),
+    Table.BATCHES.value: (BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE),
+    Table.IDEMPOTENCY.value: (IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE),
+}
+
+
+def table_keyed_by(stack, partition_key: str) -> tuple[str, dict]:
+    """The one table whose partition key is that attribute."""
+    (found,) = [
+        (key, table)
+        for key, table in stack.of_type("AWS::DynamoDB::Table").items()
+        if table["Properties"]["KeySchema"] == [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    ]
+    return found
 
 
 def test_bucket_is_private_encrypted_and_ssl_only(any_stack):
@@ -70,27 +90,60 @@ def test_results_lifecycle_rounds_the_result_ttl_up_to_whole_days(image_stack, t
 
 def test_removal_policy_follows_the_setting(image_stack, tuned_stack):
     for stack, policy in ((image_stack, "Delete"), (tuned_stack, "Retain")):
-        for resource_type in ("AWS::S3::Bucket", "AWS::DynamoDB::Table"):
-            _, resource = stack.only(resource_type)
-            assert resource["DeletionPolicy"] == policy, (resource_type, policy)
+        _, bucket = stack.only("AWS::S3::Bucket")
+        assert bucket["DeletionPolicy"] == policy
+        tables = stack.of_type("AWS::DynamoDB::Table")
+        assert len(tables) == len(TABLE_KEYS)
+        for key, table in tables.items():
+            assert table["DeletionPolicy"] == policy, (key, policy)
     assert len(image_stack.of_type("Custom::S3AutoDeleteObjects")) == 1
     assert tuned_stack.of_type("Custom::S3AutoDeleteObjects") == {}
 
 
-def test_jobs_table_is_on_demand_with_ttl_and_switchable_recovery(image_stack, tuned_stack):
+def test_every_table_is_on_demand_with_its_ttl_and_switchable_recovery(image_stack, tuned_stack):
     for stack in (image_stack, tuned_stack):
-        _, table = stack.only("AWS::DynamoDB::Table")
-        props = table["Properties"]
-        assert props["KeySchema"] == [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}]
-        assert props["AttributeDefinitions"] == [{"AttributeName": PARTITION_KEY, "AttributeType": "S"}]
-        assert props["BillingMode"] == "PAY_PER_REQUEST"
-        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
-        assert (
-            props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
-            is stack.settings.point_in_time_recovery
-        )
+        for partition_key, ttl_attribute in TABLE_KEYS.values():
+            _, table = table_keyed_by(stack, partition_key)
+            props = table["Properties"]
+            assert {"AttributeName": partition_key, "AttributeType": "S"} in props["AttributeDefinitions"]
+            assert props["BillingMode"] == "PAY_PER_REQUEST"
+            assert props["TimeToLiveSpecification"] == {"AttributeName": ttl_attribute, "Enabled": True}
+            assert (
+                props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+                is stack.settings.point_in_time_recovery
+            )
     assert image_stack.settings.point_in_time_recovery is False
     assert tuned_stack.settings.point_in_time_recovery is True
+
+
+def test_the_jobs_table_indexes_each_owners_jobs_by_creation_time(any_stack):
+    _, table = table_keyed_by(any_stack, PARTITION_KEY)
+    props = table["Properties"]
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": OWNER_INDEX,
+            "KeySchema": [
+                {"AttributeName": OWNER_ATTRIBUTE, "KeyType": "HASH"},
+                {"AttributeName": OWNER_INDEX_SORT_KEY, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (PARTITION_KEY, OWNER_ATTRIBUTE, OWNER_INDEX_SORT_KEY)
+        ],
+        key=lambda a: a["AttributeName"],
+    )
+
+
+def test_the_batches_and_idempotency_tables_have_no_index(any_stack):
+    for table in (Table.BATCHES, Table.IDEMPOTENCY):
+        partition_key, _ = TABLE_KEYS[table.value]
+        _, props = table_keyed_by(any_stack, partition_key)
+        assert props["Properties"]["AttributeDefinitions"] == [{"AttributeName": partition_key, "AttributeType": "S"}]
+        assert "GlobalSecondaryIndexes" not in props["Properties"]
 
 
 def test_inference_queue_redrives_to_the_dead_letter_queue(any_stack):
@@ -132,8 +185,11 @@ def test_every_function_gets_every_service_setting(any_stack):
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
         env = function["Properties"]["Environment"]["Variables"]
-        for variable in {field.name.upper() for field in fields(Settings)} - set(MODEL_SETTINGS):
+        # A table's name only where the function uses the table.
+        unused_tables = {table.value.upper() for table in Table if table not in wiring.other_tables}
+        for variable in {field.name.upper() for field in fields(Settings)} - set(MODEL_SETTINGS) - unused_tables:
             assert variable in env, (wiring.name, variable)
+        assert not unused_tables & set(env), wiring.name
         shared = {k: v for k, v in env.items() if isinstance(v, str) and k not in MODEL_SETTINGS}
         assert Settings.from_env(shared) == expected
         assert env["POWERTOOLS_LOG_LEVEL"] == settings.log_level
@@ -144,7 +200,7 @@ def test_every_function_gets_every_service_setting(any_stack):
 
 
 def test_resource_names_reach_the_functions(any_stack):
-    table_key, _ = any_stack.only("AWS::DynamoDB::Table")
+    table_key, _ = table_keyed_by(any_stack, PARTITION_KEY)
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
     queue_key, _ = any_stack.queue_keys()
     for wiring in FUNCTIONS:
@@ -153,6 +209,21 @@ def test_resource_names_reach_the_functions(any_stack):
         assert env["TABLE_NAME"] == {"Ref": table_key}
         assert env["BUCKET_NAME"] == {"Ref": bucket_key}
         assert env["QUEUE_URL"] == {"Ref": queue_key}
+        for table in wiring.other_tables:
+            other_key, _ = table_keyed_by(any_stack, TABLE_KEYS[table.value][0])
+            assert env[table.value.upper()] == {"Ref": other_key}, (wiring.name, table)
+
+
+def test_only_the_api_uses_the_batches_and_idempotency_tables():
+    assert set(API.other_tables) == {Table.BATCHES, Table.IDEMPOTENCY}
+    assert [w.name for w in FUNCTIONS if w.other_tables] == [API.name]
+
+
+def test_api_auth_and_the_batch_limit_reach_the_api_function(any_stack):
+    _, function = any_stack.function(API.name)
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["API_AUTH"] == any_stack.settings.service.api_auth == "api_key"
+    assert env["MAX_BATCH_JOBS"] == str(any_stack.settings.service.max_batch_jobs) == "100"
 
 
 def test_function_sizes_come_from_settings(any_stack):
@@ -332,6 +403,8 @@ def test_gateway_errors_answer_in_the_apis_error_body(any_stack):
 
     assert set(responses) == {
         "THROTTLED",
+        "INVALID_API_KEY",
+        "QUOTA_EXCEEDED",
         "MISSING_AUTHENTICATION_TOKEN",
         "REQUEST_TOO_LARGE",
         "DEFAULT_4XX",
@@ -349,14 +422,16 @@ def test_gateway_errors_answer_in_the_apis_error_body(any_stack):
         codes[response_type] = body["error"]["code"]
     assert codes == {
         "THROTTLED": ErrorCode.TOO_MANY_REQUESTS,
+        "INVALID_API_KEY": ErrorCode.FORBIDDEN,
+        "QUOTA_EXCEEDED": ErrorCode.TOO_MANY_REQUESTS,
         "MISSING_AUTHENTICATION_TOKEN": ErrorCode.NOT_FOUND,
         "REQUEST_TOO_LARGE": ErrorCode.PAYLOAD_TOO_LARGE,
         "DEFAULT_4XX": ErrorCode.BAD_REQUEST,
         "DEFAULT_5XX": ErrorCode.INTERNAL_ERROR,
     }
-    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
-    assert all("StatusCode" not in r for t, r in responses.items() if t != "MISSING_AUTHENTICATION_TOKEN"), (
-        "API Gateway's own status"
+    statuses = {"MISSING_AUTHENTICATION_TOKEN": "404", "INVALID_API_KEY": "403", "QUOTA_EXCEEDED": "429"}
+    assert {t: r["StatusCode"] for t, r in responses.items() if "StatusCode" in r} == statuses, (
+        "the others keep API Gateway's own status"
     )
 
 
@@ -398,18 +473,21 @@ def test_creating_jobs_is_throttled_below_reading_them(any_stack):
     _, stage = any_stack.only("AWS::ApiGateway::Stage")
     settings = any_stack.settings
     by_target = {(s["ResourcePath"], s["HttpMethod"]): s for s in stage["Properties"]["MethodSettings"]}
-    assert set(by_target) == {("/*", "*"), ("/~1v1~1jobs", "POST")}
-    stage_default, create = by_target[("/*", "*")], by_target[("/~1v1~1jobs", "POST")]
+    costly = {(route.path.replace("/", "~1"), route.method) for route in API.trigger.routes if route.costly}
+    assert costly == {("~1v1~1jobs", "POST"), ("~1v1~1batches", "POST")}
+    assert set(by_target) == {("/*", "*")} | {(f"/{path}", method) for path, method in costly}
+    stage_default = by_target.pop(("/*", "*"))
     assert (stage_default["ThrottlingRateLimit"], stage_default["ThrottlingBurstLimit"]) == (
         settings.api_throttle_rate,
         settings.api_throttle_burst,
     )
-    assert (create["ThrottlingRateLimit"], create["ThrottlingBurstLimit"]) == (
-        settings.create_job_throttle_rate,
-        settings.create_job_throttle_burst,
-    )
-    assert create["ThrottlingRateLimit"] < stage_default["ThrottlingRateLimit"]
-    assert create["ThrottlingBurstLimit"] < stage_default["ThrottlingBurstLimit"]
+    for create in by_target.values():
+        assert (create["ThrottlingRateLimit"], create["ThrottlingBurstLimit"]) == (
+            settings.create_job_throttle_rate,
+            settings.create_job_throttle_burst,
+        )
+        assert create["ThrottlingRateLimit"] < stage_default["ThrottlingRateLimit"]
+        assert create["ThrottlingBurstLimit"] < stage_default["ThrottlingBurstLimit"]
 
 
 def test_alarms_watch_dead_letters_queue_age_and_every_function(any_stack):
@@ -440,10 +518,23 @@ def test_alarms_watch_dead_letters_queue_age_and_every_function(any_stack):
 
 def test_outputs_name_what_a_client_and_an_operator_need(any_stack):
     outputs = any_stack.json["Outputs"]
-    assert set(outputs) == {"ApiUrl", "BucketName", "TableName", "QueueUrl", "DeadLetterQueueUrl"}
+    assert set(outputs) == {
+        "ApiUrl",
+        "BucketName",
+        "TableName",
+        "BatchTableName",
+        "IdempotencyTableName",
+        "QueueUrl",
+        "DeadLetterQueueUrl",
+    }
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
-    table_key, _ = any_stack.only("AWS::DynamoDB::Table")
     assert outputs["BucketName"]["Value"] == {"Ref": bucket_key}
-    assert outputs["TableName"]["Value"] == {"Ref": table_key}
+    for output, partition_key in (
+        ("TableName", PARTITION_KEY),
+        ("BatchTableName", BATCH_PARTITION_KEY),
+        ("IdempotencyTableName", IDEMPOTENCY_PARTITION_KEY),
+    ):
+        table_key, _ = table_keyed_by(any_stack, partition_key)
+        assert outputs[output]["Value"] == {"Ref": table_key}
     rest_key, _ = any_stack.only("AWS::ApiGateway::RestApi")
     assert {"Ref": rest_key} in outputs["ApiUrl"]["Value"]["Fn::Join"][1]

@@ -4,7 +4,7 @@ deployment the functions would refuse fails at synth."""
 import pytest
 
 from cutout.models import DEFAULT_MODEL
-from infra.settings import SERVICE_KEYS, SettingsError, StackSettings
+from infra.settings import SERVICE_KEYS, SettingsError, StackSettings, UsagePlan
 from infra.wiring import FUNCTIONS
 from tests.support.stack_synthesis import CDK_CONTEXT, app_for
 
@@ -14,12 +14,12 @@ def settings_with(**overrides) -> StackSettings:
 
 
 def test_cdk_json_holds_every_knob_and_nothing_unread():
-    derived = ("sizes", "reserved_concurrency", "service")
+    derived = ("sizes", "reserved_concurrency", "usage_plans", "service")
     read = {name for name in StackSettings.__dataclass_fields__ if name not in derived}
     read |= set(SERVICE_KEYS)
     read |= {f"{w.name}_{part}" for w in FUNCTIONS for part in ("memory_mb", "timeout_s", "reserved_concurrency")}
     ours = {key for key in CDK_CONTEXT if not key.startswith("@")}
-    assert ours == read
+    assert ours == read | {"usage_plans"}
 
 
 def test_a_missing_knob_is_named():
@@ -44,6 +44,22 @@ def test_command_line_strings_are_read_in_the_knobs_type():
     assert settings.reserved_concurrency == {"api": None, "normalize": 3, "normalize_failures": None, "inference": 8}
     assert settings.service.max_upload_bytes == 1048576
     assert settings_with(allowed_origins='["https://c.example"]').allowed_origins == ["https://c.example"]
+
+
+def test_usage_plans_are_read_in_order_from_cdk_json_or_the_command_line():
+    assert settings_with().usage_plans == {
+        "free": UsagePlan(rate=2, burst=5, daily_quota=500),
+        "standard": UsagePlan(rate=20, burst=40, daily_quota=20000),
+    }
+    plans = '{"trial": {"rate": 1, "burst": 1, "daily_quota": 10}, "big": {"rate": 50, "burst": 100, "daily_quota": 9}}'
+    assert list(settings_with(usage_plans=plans).usage_plans) == ["trial", "big"]
+
+
+def test_api_auth_and_max_batch_jobs_are_service_settings():
+    assert {"api_auth", "max_batch_jobs"} <= set(SERVICE_KEYS)
+    settings = settings_with(api_auth="none", max_batch_jobs="7")
+    assert (settings.service.api_auth, settings.service.max_batch_jobs) == ("none", 7)
+    assert settings_with().service.api_auth == "api_key"
 
 
 def test_the_defaults_are_valid_and_reserve_no_concurrency():
@@ -78,6 +94,25 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
         # The functions' own rule, applied at synth.
         ({"result_url_ttl_s": "7200"}, "RESULT_URL_TTL_S"),
         ({"default_model": "isnet-general-use"}, "DEFAULT_MODEL must be one of general, precise"),
+        ({"api_auth": "iam"}, "API_AUTH must be one of api_key, none"),
+        ({"max_batch_jobs": "101"}, "MAX_BATCH_JOBS"),
+        ({"max_batch_jobs": "0"}, "MAX_BATCH_JOBS"),
+        # Usage plans: at least one, each with positive whole limits, a burst that holds its rate,
+        # and none above what the stage lets through anyway.
+        ({"usage_plans": "{}"}, "usage_plans' must name at least one plan"),
+        ({"usage_plans": "[1]"}, "usage_plans' must name at least one plan"),
+        ({"usage_plans": "free"}, "usage_plans': expected a JSON object"),
+        ({"usage_plans": '{"a/b": {"rate": 1, "burst": 1, "daily_quota": 1}}'}, "no plan name"),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1}}'}, "usage_plans.free must have exactly"),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": 1, "x": 1}}'}, "must have exactly"),
+        ({"usage_plans": '{"free": {"rate": 0, "burst": 1, "daily_quota": 1}}'}, r"usage_plans.free.rate must be"),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": -5}}'}, "daily_quota must be a positive"),
+        ({"usage_plans": '{"free": {"rate": 1.5, "burst": 2, "daily_quota": 1}}'}, "rate must be a positive integer"),
+        ({"usage_plans": '{"free": {"rate": true, "burst": 2, "daily_quota": 1}}'}, "rate must be a positive integer"),
+        ({"usage_plans": '{"free": {"rate": 5, "burst": 4, "daily_quota": 1}}'}, "burst must be at least rate"),
+        ({"usage_plans": '{"free": {"rate": 51, "burst": 60, "daily_quota": 1}}'}, "no higher than the stage throttle"),
+        ({"usage_plans": '{"free": {"rate": 5, "burst": 101, "daily_quota": 1}}'}, "no higher than the stage throttle"),
+        ({"api_throttle_rate": "10"}, "usage_plans.standard: rate and burst"),
     ],
 )
 def test_settings_the_stack_or_the_functions_would_refuse_fail_at_synth(overrides, complaint):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
 from cutout.models import MODELS, networks_of
 from cutout_api import handler as api_handler
@@ -21,15 +22,24 @@ from tests.support.stack_synthesis import app_for
 OPENAPI_DOCUMENT = ("GET", "/v1/openapi.json")  # served, but kept out of the schema it serves
 
 
+def handler_schema():
+    """The handler's routes, as its document lists them with API keys (the public ones say so)."""
+    return api_handler.app.get_openapi_schema(
+        title="Cutout API",
+        version="1.0.0",
+        security_schemes={api_handler.API_KEY_SCHEME: APIKey(name="x-api-key", in_=APIKeyIn.header)},
+    )
+
+
 def test_api_routes_are_exactly_the_handlers_routes():
-    schema = api_handler.app.get_openapi_schema(title="Cutout API", version="1.0.0")
+    schema = handler_schema()
     handled = {(method.upper(), path) for path, item in schema.paths.items() for method, op in item if op is not None}
     assert handled | {OPENAPI_DOCUMENT} == {(route.method, route.path) for route in API.trigger.routes}
 
 
 def test_the_costly_routes_are_exactly_those_that_create_a_job():
     """A route that starts work (answers 201) gets the lower throttle; reads do not."""
-    schema = api_handler.app.get_openapi_schema(title="Cutout API", version="1.0.0")
+    schema = handler_schema()
     creating = {
         (method.upper(), path)
         for path, item in schema.paths.items()
@@ -38,6 +48,18 @@ def test_the_costly_routes_are_exactly_those_that_create_a_job():
     }
     assert creating
     assert {(route.method, route.path) for route in API.trigger.routes if route.costly} == creating
+
+
+def test_the_public_routes_are_exactly_those_the_handler_documents_without_credentials():
+    """API Gateway lets a public route through without a key; the document says it needs none."""
+    schema = handler_schema()
+    keyless = {
+        (method.upper(), path)
+        for path, item in schema.paths.items()
+        for method, operation in item
+        if operation is not None and operation.security == api_handler.NO_CREDENTIALS
+    }
+    assert keyless == {(route.method, route.path) for route in API.trigger.routes if route.public}
 
 
 IMPORT_HANDLER = """

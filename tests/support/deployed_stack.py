@@ -35,6 +35,11 @@ class LocalStack:
     queue_url: str
     dead_letter_queue_url: str
     result_ttl_s: int
+    api_key: str  # the key `make up` created: every API call but health sends it
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.api_key}
 
     def client(self, service: str):
         return boto3.client(service, endpoint_url=ENDPOINT, region_name="us-east-1")
@@ -56,7 +61,7 @@ class LocalStack:
         return target["LambdaFunctionArn"]
 
     def create_job(self, **body) -> dict:
-        response = requests.post(f"{self.api_url}/v1/jobs", json=body, timeout=30)
+        response = requests.post(f"{self.api_url}/v1/jobs", json=body, headers=self.headers, timeout=30)
         assert response.status_code == 201, response.text
         return response.json()
 
@@ -79,7 +84,7 @@ class LocalStack:
         return job
 
     def get_job(self, job_id: str) -> dict:
-        response = requests.get(f"{self.api_url}/v1/jobs/{job_id}", timeout=30)
+        response = requests.get(f"{self.api_url}/v1/jobs/{job_id}", headers=self.headers, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -140,6 +145,7 @@ def brought_up():
             queue_url=deployed["queue_url"],
             dead_letter_queue_url=deployed["dead_letter_queue_url"],
             result_ttl_s=RESULT_TTL_S,
+            api_key=deployed["api_key"],
         )
     finally:
         if not was_running:

@@ -38,7 +38,7 @@ DOCUMENTED_STATUSES = {
     ("GET", "/v1/jobs"): {"200", "400", "403", "404", "429", "500"},
     ("GET", "/v1/jobs/{job_id}"): {"200", "403", "404", "429", "500"},
     ("DELETE", "/v1/jobs/{job_id}"): {"200", "403", "404", "409", "429", "500"},
-    ("POST", "/v1/batches"): {"201", "400", "403", "409", "429", "500"},
+    ("POST", "/v1/batches"): {"201", "400", "403", "409", "415", "429", "500"},
     ("GET", "/v1/batches/{batch_id}"): {"200", "403", "404", "429", "500"},
     ("GET", "/v1/health"): {"200", "429", "500"},
     ("GET", "/v1/limits"): {"200", "403", "429", "500"},
@@ -547,6 +547,10 @@ def test_the_document_is_the_contract(api):
                 status,
             )
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["security"] == [{"ApiKey": []}]
+    assert spec["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert [route for route, operation in operations.items() if "security" in operation] == [("GET", "/v1/health")]
+    assert operations[("GET", "/v1/health")]["security"] == [{}]
     schemas = spec["components"]["schemas"]
     declared = schemas["CreateJobBody"]["properties"]
     assert declared["content_type"]["enum"] == list(ACCEPTED_UPLOAD_TYPES)
@@ -602,6 +606,7 @@ def test_every_route_answers_as_its_document_says(api, aws, call_handler, monkey
     batch_item = {"content_type": "image/jpeg", "content_length": 10}
     _, batch, _ = record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}))
     record(post_batch, api("POST", "/v1/batches", {"jobs": []}))
+    record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}, {"Content-Type": "text/plain"}))
     record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}, {"Idempotency-Key": "k"}))
     record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item] * 2}, {"Idempotency-Key": "k"}))
     record(get_batch, api("GET", f"/v1/batches/{batch['batch_id']}"))

@@ -1,9 +1,10 @@
 """The demo page in headless Chromium against the local stack (`make up`): a real photo becomes a cutout,
 made by the deployment's default model, which the picker (filled from its GET /v1/models) offers."""
 
+import json
 from pathlib import Path
-from urllib.parse import quote
 
+import pytest
 from playwright.sync_api import expect
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -31,13 +32,20 @@ RECORD_STAGES = """() => {
 }"""
 
 
-def open_against(page, web_url: str, api_url: str) -> None:
-    page.goto(f"{web_url}?api={quote(api_url, safe='')}")
+@pytest.fixture
+def live_page(page, web_url, web_root, stack):
+    """The page configured for the local stack as `make up` configures it: its API and its key in config.js."""
+    config = (
+        f"window.CUTOUT_API_URL = {json.dumps(stack.api_url)};\nwindow.CUTOUT_API_KEY = {json.dumps(stack.api_key)};\n"
+    )
+    (web_root / "config.js").write_text(config)
+    page.goto(web_url)
     page.evaluate(RECORD_STAGES)
+    return page
 
 
-def test_a_photo_becomes_a_cutout_over_a_checkerboard_with_a_download_link(live_api_url, page, web_url, artifacts):
-    open_against(page, web_url, live_api_url)
+def test_a_photo_becomes_a_cutout_over_a_checkerboard_with_a_download_link(live_page, artifacts):
+    page = live_page
     picker = page.get_by_role("combobox", name="Model")
     # Read across origins from the deployed API, its default chosen.
     expect(picker).to_be_enabled()
@@ -58,10 +66,10 @@ def test_a_photo_becomes_a_cutout_over_a_checkerboard_with_a_download_link(live_
     page.screenshot(path=artifacts / "web-cutout.png", full_page=True)
 
 
-def test_a_failed_job_shows_its_error_message(live_api_url, page, web_url, artifacts, tmp_path):
+def test_a_failed_job_shows_its_error_message(live_page, artifacts, tmp_path):
+    page = live_page
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(PNG_SIGNATURE + b"not an image behind the signature" * 64)
-    open_against(page, web_url, live_api_url)
     page.set_input_files("#files", damaged)
     card = page.locator(".job")
     expect(card).to_have_attribute("data-stage", "failed", timeout=JOB_TIMEOUT_MS)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import Server
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -183,6 +183,13 @@ def documented(success: int, model: type[BaseModel], *errors: int, public: bool 
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
         }
     return responses
+
+
+def json_request_body(schema: str) -> dict:
+    """The OpenAPI requestBody of a route whose JSON body read_body validates against a model the
+    document holds under components (openapi_components)."""
+    reference = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {content_types.APPLICATION_JSON: {"schema": reference}}}}
 
 
 def json_response(status_code: int, body: dict) -> Response:
@@ -398,12 +405,7 @@ def submit_once(create: Callable[..., dict], owner: str | None, body: BaseModel)
     "/v1/jobs",
     summary="Create a job and get the URL to upload its image to",
     responses=documented(201, CreatedJob, 400, 409, 413, 415),
-    openapi_extensions={
-        "requestBody": {
-            "required": True,
-            "content": {content_types.APPLICATION_JSON: {"schema": {"$ref": "#/components/schemas/CreateJobBody"}}},
-        }
-    },
+    openapi_extensions=json_request_body("CreateJobBody"),
 )
 @tracer.capture_method
 def create_job():
@@ -428,13 +430,8 @@ def create_job():
 @app.post(
     "/v1/batches",
     summary="Create up to max_batch_jobs jobs at once (all or none), each with its upload URL",
-    responses=documented(201, CreatedBatch, 400, 409),
-    openapi_extensions={
-        "requestBody": {
-            "required": True,
-            "content": {content_types.APPLICATION_JSON: {"schema": {"$ref": "#/components/schemas/CreateBatchBody"}}},
-        }
-    },
+    responses=documented(201, CreatedBatch, 400, 409, 415),
+    openapi_extensions=json_request_body("CreateBatchBody"),
 )
 @tracer.capture_method
 def create_batch():
@@ -579,7 +576,16 @@ def cancel_job(job_id: str):
     return job_response(public_view(cancelled, now))
 
 
-@app.get("/v1/health", summary="Liveness of the API", responses=documented(200, Health, public=True))
+# OpenAPI's way to say a route needs no credentials: one requirement with no scheme in it.
+NO_CREDENTIALS = [{}]
+
+
+@app.get(
+    "/v1/health",
+    summary="Liveness of the API",
+    responses=documented(200, Health, public=True),
+    security=NO_CREDENTIALS,
+)
 def health():
     return json_response(200, {"status": "ok"})
 
@@ -629,9 +635,19 @@ def drop_unreferenced_schemas(document: dict) -> None:
             del schemas[name]
 
 
+API_KEY_SCHEME = "ApiKey"
+
+
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document():
-    schema = app.get_openapi_schema(title="Cutout API", version="1.0.0", servers=[Server(url=api_base_url())])
+    keys = settings().api_auth == ApiAuth.API_KEY
+    schema = app.get_openapi_schema(
+        title="Cutout API",
+        version="1.0.0",
+        servers=[Server(url=api_base_url())],
+        security_schemes={API_KEY_SCHEME: APIKey(name="x-api-key", in_=APIKeyIn.header)} if keys else None,
+        security=[{API_KEY_SCHEME: []}] if keys else None,
+    )
     document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
     schemas = document["components"]["schemas"]
     schemas.update(openapi_components())

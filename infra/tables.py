@@ -1,0 +1,47 @@
+"""The stack's DynamoDB tables: jobs (``infra.jobs_table``), and the batches and idempotency records
+only the api function uses. Every one holds transient items keyed by one string and expired by TTL."""
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from cutout.batches import BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE
+from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
+from infra.settings import StackSettings
+from infra.wiring import Table
+
+# Each table of infra.wiring.Table: its partition key and TTL attribute, as the domain names them.
+KEYS = {
+    Table.BATCHES: (BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE),
+    Table.IDEMPOTENCY: (IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE),
+}
+
+
+def transient_table(
+    scope: Construct, id: str, settings: StackSettings, *, partition_key: str, ttl_attribute: str
+) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        # Traffic is bursty and small: on-demand costs nothing while idle.
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute=ttl_attribute,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=settings.point_in_time_recovery
+        ),
+        removal_policy=RemovalPolicy.DESTROY if settings.removal_policy == "destroy" else RemovalPolicy.RETAIN,
+    )
+
+
+class ApiTables(Construct):
+    """The batches table (one item per batch, holding its jobs' ids) and Powertools' idempotency records."""
+
+    def __init__(self, scope: Construct, id: str, settings: StackSettings):
+        super().__init__(scope, id)
+        self.by_wiring: dict[Table, dynamodb.Table] = {
+            table: transient_table(
+                self, table.name.title(), settings, partition_key=partition_key, ttl_attribute=ttl_attribute
+            )
+            for table, (partition_key, ttl_attribute) in KEYS.items()
+        }
