@@ -14,24 +14,8 @@ def keyless_stack() -> Synthesized:
     return Synthesized({"api_auth": "none"})
 
 
-def methods_by_route(stack) -> dict[tuple[str, str], dict]:
-    """Every method, preflights included, by (verb, resource path)."""
-    resources = stack.of_type("AWS::ApiGateway::Resource")
-
-    def path_of(resource_ref: dict) -> str:
-        if "Fn::GetAtt" in resource_ref:  # the root resource
-            return ""
-        props = resources[resource_ref["Ref"]]["Properties"]
-        return f"{path_of(props['ParentId'])}/{props['PathPart']}"
-
-    return {
-        (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"]) or "/"): m["Properties"]
-        for m in stack.of_type("AWS::ApiGateway::Method").values()
-    }
-
-
 def test_every_route_but_the_public_ones_requires_a_key(any_stack):
-    methods = methods_by_route(any_stack)
+    methods = any_stack.methods_by_route()
     public = {(route.method, route.path) for route in API.trigger.routes if route.public}
     assert public == {("GET", "/v1/health")}
     for route in API.trigger.routes:
@@ -40,7 +24,7 @@ def test_every_route_but_the_public_ones_requires_a_key(any_stack):
 
 
 def test_preflights_never_require_a_key(any_stack):
-    preflights = [m for (verb, _), m in methods_by_route(any_stack).items() if verb == "OPTIONS"]
+    preflights = [m for (verb, _), m in any_stack.methods_by_route().items() if verb == "OPTIONS"]
     assert len(preflights) >= len({route.path for route in API.trigger.routes})
     for preflight in preflights:
         assert preflight.get("ApiKeyRequired", False) is False
@@ -77,7 +61,7 @@ def test_the_stack_creates_no_key_itself(any_stack):
 
 def test_without_keys_no_route_requires_one_and_there_is_no_plan(keyless_stack):
     assert keyless_stack.settings.service.api_auth == "none"
-    for route, method in methods_by_route(keyless_stack).items():
+    for route, method in keyless_stack.methods_by_route().items():
         assert method.get("ApiKeyRequired", False) is False, route
     assert keyless_stack.of_type("AWS::ApiGateway::UsagePlan") == {}
     _, function = keyless_stack.function(API.name)

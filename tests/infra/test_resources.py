@@ -347,29 +347,15 @@ def test_each_function_logs_to_its_own_retained_log_group(any_stack):
 def test_api_routes_proxy_to_the_api_function(any_stack):
     api_key, _ = any_stack.function("api")
     assert isinstance(FUNCTIONS[0].trigger, ApiTrigger)
-    resources = any_stack.of_type("AWS::ApiGateway::Resource")
-    methods = any_stack.of_type("AWS::ApiGateway::Method")
-
-    def path_of(resource_ref: dict) -> str:
-        if "Fn::GetAtt" in resource_ref:  # the root resource
-            return ""
-        props = resources[resource_ref["Ref"]]["Properties"]
-        return f"{path_of(props['ParentId'])}/{props['PathPart']}"
-
-    served = {
-        (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"])): m["Properties"]["Integration"]
-        for m in methods.values()
-        if m["Properties"]["HttpMethod"] != "OPTIONS"
-    }
+    methods = any_stack.methods_by_route()
+    served = {route: method["Integration"] for route, method in methods.items() if route[0] != "OPTIONS"}
     routes = FUNCTIONS[0].trigger.routes
     assert set(served) == {(route.method, route.path) for route in routes}
     for integration in served.values():
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"
         assert api_key in str(integration["Uri"])
-    preflights = {
-        path_of(m["Properties"]["ResourceId"]) for m in methods.values() if m["Properties"]["HttpMethod"] == "OPTIONS"
-    }
+    preflights = {path for verb, path in methods if verb == "OPTIONS"}
     assert {route.path for route in routes} <= preflights
 
 

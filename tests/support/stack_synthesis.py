@@ -68,6 +68,21 @@ class Synthesized:
         assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
         return next(iter(found.items()))
 
+    def methods_by_route(self) -> dict[tuple[str, str], dict]:
+        """Every API method's properties, preflights included, by (verb, resource path)."""
+        resources = self.of_type("AWS::ApiGateway::Resource")
+
+        def path_of(resource_ref: dict) -> str:
+            if "Fn::GetAtt" in resource_ref:  # the root resource
+                return ""
+            props = resources[resource_ref["Ref"]]["Properties"]
+            return f"{path_of(props['ParentId'])}/{props['PathPart']}"
+
+        return {
+            (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"]) or "/"): m["Properties"]
+            for m in self.of_type("AWS::ApiGateway::Method").values()
+        }
+
     def queue_keys(self) -> tuple[str, str]:
         """The inference queue (the one with a redrive policy) and its dead-letter queue."""
         queues = self.of_type("AWS::SQS::Queue")
