@@ -96,10 +96,16 @@ def test_a_job_cancelled_while_queued_is_never_processed_and_loses_its_source(aw
 
 def test_a_job_left_processing_by_a_crashed_worker_resumes_on_redelivery(aws, inference, lambda_context):
     job_id = queue_job(aws.jobs, aws.store, photo("coffee"))
-    aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, time.time())
+    first_entry = aws.jobs.transition(job_id, JobStatus.QUEUED, JobStatus.PROCESSING, time.time()).stages
 
     assert inference(sqs_event(job_message(job_id, receive_count=2)), lambda_context)["batchItemFailures"] == []
-    assert aws.jobs.get(job_id, time.time()).status == "succeeded"
+    job = aws.jobs.get(job_id, time.time())
+    assert job.status == "succeeded"
+    assert job.processing_attempt == 2
+    # The stage keeps when it was first entered, so the stages stay in the order the job went through them.
+    assert job.stages["processing"] == first_entry["processing"]
+    times = [job.stages[stage] for stage in ("awaiting_upload", "normalizing", "queued", "processing", "succeeded")]
+    assert times == sorted(times)
 
 
 def test_a_job_without_its_prepared_source_fails_at_once(aws, inference, lambda_context):

@@ -87,7 +87,8 @@ def process_record(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count)
     logger.append_keys(job_id=job_id, receive_count=receive_count)
     started = time.time()
-    job = job_repository().transition(job_id, {JobStatus.QUEUED, JobStatus.PROCESSING}, JobStatus.PROCESSING, started)
+    resumes = {JobStatus.QUEUED, JobStatus.PROCESSING}
+    job = job_repository().transition(job_id, resumes, JobStatus.PROCESSING, started, processing_attempt=receive_count)
     if job is None:
         # Only a job that is queued or processing needs its source: a cancelled one never will.
         discard_source(job_id)

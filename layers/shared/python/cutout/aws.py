@@ -236,7 +236,10 @@ class JobRepository:
         update.require(f"{update.name(TTL_ATTRIBUTE)} > {update.value(int(now))}")
         update.set(status, target.value)
         update.set(update.name("updated_at"), iso(now))
-        update.set(f"{update.name('stages')}.{update.name(target.value)}", iso(now))
+        # A stage re-entered (a retried delivery) keeps when it was first entered: a redelivery racing
+        # the one that moved the job on must not stamp an earlier stage after a later one.
+        stage = f"{update.name('stages')}.{update.name(target.value)}"
+        update.assignments.append(f"{stage} = if_not_exists({stage}, {update.value(iso(now))})")
         for name, value in changes.items():
             update.set(update.name(name), _stored(value))
         if upload_etag is not None:

@@ -83,7 +83,9 @@ class Job:
     status: JobStatus
     created_at: str
     updated_at: str
-    stages: dict[str, str]  # each state the job went through, with when it entered it
+    # Each state the job went through, with when it first entered it: a retried delivery that
+    # re-enters a stage keeps its time, so the stages read in the order the job went through them.
+    stages: dict[str, str]
     content_type: str
     content_length: int
     output: OutputOptions
@@ -102,6 +104,9 @@ class Job:
     upload_etag: str | None = None
     # Set once a queued job's message is sent: from then on inference owns the job.
     handed_over_at: str | None = None
+    # The queue's receive count of the delivery that last entered processing: above 1, an earlier
+    # worker died or failed on the job.
+    processing_attempt: int | None = None
     # The prepared source, once normalize wrote it.
     width: int | None = None
     height: int | None = None
