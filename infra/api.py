@@ -88,6 +88,8 @@ class CutoutApi(Construct):
         self.rest_api = apigateway.RestApi(
             self,
             "Rest",
+            # Its metrics are dimensioned by name: two stacks in one account must not share them.
+            rest_api_name=settings.stack_name,
             description="Cutout: background removal jobs",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
             api_key_source_type=apigateway.ApiKeySourceType.HEADER,  # x-api-key

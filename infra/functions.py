@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -15,19 +15,34 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cutout.jobs import TERMINAL_STATUSES
 from infra import PYTHON_VERSION, REPO_ROOT
 from infra.bundling import RUNTIME, bundled_code
+from infra.notifications import Notifications
+from infra.queues import InferenceQueues
 from infra.settings import SERVICE_KEYS, StackSettings
 from infra.wiring import (
     FUNCTIONS,
     SHARED_LAYER_FOLDER,
     AsyncFailureTrigger,
+    DeadlineQueueTrigger,
     FunctionWiring,
+    JobStreamTrigger,
     ObjectAccess,
     ObjectCreatedTrigger,
     QueueTrigger,
     Table,
+    WebhookQueueTrigger,
 )
+
+# The stream's records of one job arrive in order; a failing record is retried this often (each
+# retry with the records after it), then its batch is split to isolate it, and given up on into the
+# dead-letter queue.
+STREAM_RETRY_ATTEMPTS = 10
+STREAM_BATCH_SIZE = 100
+# One delivery per invocation: a slow receiver holds up no other job's webhook.
+WEBHOOK_BATCH_SIZE = 1
+DEADLINE_BATCH_SIZE = 10
 
 # The table actions that also read a table's index (a query of the owner index is on the index's ARN).
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
@@ -44,13 +59,26 @@ def image_context_exclude(dockerfile: str) -> list[str]:
     return [*(line for line in lines if line and not line.startswith("#")), f"!{dockerfile}"]
 
 
-def service_environment(settings: StackSettings, table: dynamodb.ITable, bucket: s3.IBucket, queue: sqs.IQueue) -> dict:
+def service_environment(
+    settings: StackSettings,
+    table: dynamodb.ITable,
+    bucket: s3.IBucket,
+    queues: InferenceQueues,
+    notifications: Notifications,
+) -> dict:
     """What every function reads at start-up: ``cutout.settings.Settings`` and the Powertools knobs."""
     service = settings.service
     return {
         "TABLE_NAME": table.table_name,
         "BUCKET_NAME": bucket.bucket_name,
-        "QUEUE_URL": queue.queue_url,
+        "QUEUE_URL": queues.queue.queue_url,
+        "DEAD_LETTER_QUEUE_URL": queues.dead_letters.queue_url,
+        "NOTIFICATION_DEAD_LETTER_QUEUE_URL": notifications.dead_letters.queue_url,
+        "DEADLINE_QUEUE_URL": notifications.deadlines.queue_url,
+        "ADMIN_USAGE_PLANS": ",".join(settings.admin_usage_plans),
+        "EVENT_BUS_NAME": notifications.bus.event_bus_name,
+        "WEBHOOK_QUEUE_URL": notifications.webhooks.queue_url,
+        "WEBHOOK_SECRET_ARN": notifications.secret.secret_arn,
         "ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
         **{key.upper(): str(getattr(service, key)) for key in SERVICE_KEYS},
         "S3_ADDRESSING_STYLE": settings.s3_addressing_style,
@@ -58,6 +86,24 @@ def service_environment(settings: StackSettings, table: dynamodb.ITable, bucket:
         "POWERTOOLS_METRICS_NAMESPACE": settings.metrics_namespace,
         "POWERTOOLS_TRACE_DISABLED": str(not settings.tracing).lower(),
     }
+
+
+def stream_filters() -> list[dict]:
+    """Only what the notifier acts on: new jobs, and writes that move a job into a terminal status
+    (not the later writes to a job that had ended already, such as its webhook's delivery)."""
+    terminal = sorted(status.value for status in TERMINAL_STATUSES)
+    return [
+        lambda_.FilterCriteria.filter({"eventName": lambda_.FilterRule.is_equal("INSERT")}),
+        lambda_.FilterCriteria.filter(
+            {
+                "eventName": lambda_.FilterRule.is_equal("MODIFY"),
+                "dynamodb": {
+                    "NewImage": {"status": {"S": lambda_.FilterRule.or_(*terminal)}},
+                    "OldImage": {"status": {"S": [{"anything-but": terminal}]}},
+                },
+            }
+        ),
+    ]
 
 
 class ServiceFunctions(Construct):
@@ -71,11 +117,16 @@ class ServiceFunctions(Construct):
         owner_index_arn: str,
         other_tables: Mapping[Table, dynamodb.ITable],
         bucket: s3.IBucket,
-        queue: sqs.IQueue,
+        queues: InferenceQueues,
+        notifications: Notifications,
     ):
         super().__init__(scope, id)
         self._settings = settings
-        self._environment = service_environment(settings, table, bucket, queue)
+        self._notifications = notifications
+        self._queues = queues
+        self._table = table
+        self._environment = service_environment(settings, table, bucket, queues, notifications)
+        queue = queues.queue
         self._owner_index_arn = owner_index_arn
         self._other_tables = other_tables
         self.shared_layer = lambda_.LayerVersion(
@@ -189,6 +240,36 @@ class ServiceFunctions(Construct):
             self._other_tables[other].grant(function, *actions)
         if wiring.sends_to_queue:
             queue.grant_send_messages(function)
+        if wiring.publishes_events:
+            self._notifications.bus.grant_put_events_to(function)
+        if wiring.sends_webhooks:
+            self._notifications.webhooks.grant_send_messages(function)
+        if wiring.signs_webhooks:
+            self._notifications.secret.grant_read(function)
+        if wiring.schedules_deadlines:
+            self._notifications.deadlines.grant_send_messages(function)
+        if wiring.reads_operator_stats:
+            self._grant_operator_stats(function)
+
+    def _grant_operator_stats(self, function: lambda_.Function) -> None:
+        notifications = self._notifications
+        for watched in (
+            self._queues.queue,
+            self._queues.dead_letters,
+            notifications.webhooks,
+            notifications.dead_letters,
+        ):
+            iam.Grant.add_to_principal(
+                grantee=function, actions=["sqs:GetQueueAttributes"], resource_arns=[watched.queue_arn]
+            )
+        # Neither has resource-level permissions: CloudWatch's metric reads and listing a key's usage plans.
+        iam.Grant.add_to_principal(grantee=function, actions=["cloudwatch:GetMetricStatistics"], resource_arns=["*"])
+        stack = Stack.of(self)
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["apigateway:GET"],
+            resource_arns=[f"arn:{stack.partition}:apigateway:{stack.region}::/usageplans"],
+        )
 
     def _connect(
         self, wiring: FunctionWiring, function: lambda_.Function, *, bucket: s3.IBucket, queue: sqs.IQueue
@@ -208,6 +289,32 @@ class ServiceFunctions(Construct):
                         batch_size=self._settings.inference_batch_size,
                         max_concurrency=self._settings.inference_max_concurrency,
                         report_batch_item_failures=True,
+                    )
+                )
+            case JobStreamTrigger():
+                function.add_event_source(
+                    sources.DynamoEventSource(
+                        self._table,
+                        starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                        batch_size=STREAM_BATCH_SIZE,
+                        bisect_batch_on_error=True,
+                        retry_attempts=STREAM_RETRY_ATTEMPTS,
+                        report_batch_item_failures=True,
+                        on_failure=sources.SqsDlq(self._notifications.dead_letters),
+                        filters=stream_filters(),
+                    )
+                )
+            case DeadlineQueueTrigger():
+                function.add_event_source(
+                    sources.SqsEventSource(
+                        self._notifications.deadlines, batch_size=DEADLINE_BATCH_SIZE, report_batch_item_failures=True
+                    )
+                )
+            case WebhookQueueTrigger():
+                # Its visibility changes are the retry schedule: the event source's consume grant includes them.
+                function.add_event_source(
+                    sources.SqsEventSource(
+                        self._notifications.webhooks, batch_size=WEBHOOK_BATCH_SIZE, report_batch_item_failures=True
                     )
                 )
             case AsyncFailureTrigger(source=source):

@@ -13,7 +13,15 @@ from infra.tables import transient_table
 class JobsTable(Construct):
     def __init__(self, scope: Construct, id: str, settings: StackSettings):
         super().__init__(scope, id)
-        self.table = transient_table(self, "Jobs", settings, partition_key=PARTITION_KEY, ttl_attribute=TTL_ATTRIBUTE)
+        # The stream carries every transition, whoever made it, to the notifier (cutout_notify).
+        self.table = transient_table(
+            self,
+            "Jobs",
+            settings,
+            partition_key=PARTITION_KEY,
+            ttl_attribute=TTL_ATTRIBUTE,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+        )
         # A job without an owner (created while the deployment had no keys) is not in the index.
         # ALL: a listed page is answered from the index alone, as GET /v1/jobs/{id} would show each job.
         self.table.add_global_secondary_index(

@@ -1,6 +1,8 @@
 """Alarms on what needs a person (dead letters, a backed-up queue, failing functions) and a dashboard.
 
-The alarms have no actions: where they notify (SNS, chat, paging) is the operating team's choice.
+Every alarm notifies one SNS topic when it fires and when it clears (alarm and OK actions), so a
+pager resolves its own incidents. The stack subscribes `alarm_email` to it when set; a pager, chat
+or anything else is the operating team's subscription, made against the AlarmTopicArn output.
 """
 
 from collections.abc import Mapping
@@ -8,7 +10,10 @@ from collections.abc import Mapping
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -29,6 +34,7 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         queue: sqs.IQueue,
         dead_letters: sqs.IQueue,
+        notification_dead_letters: sqs.IQueue,
         api: apigateway.RestApi,
     ):
         super().__init__(scope, id)
@@ -38,6 +44,31 @@ class Monitoring(Construct):
                 "DeadLetters",
                 alarm_description="Jobs whose inference failed on every attempt are in the dead-letter queue",
                 metric=dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "NotificationDeadLetters",
+                alarm_description=(
+                    "Webhook deliveries ran out of attempts, deadline checks kept failing,"
+                    " or the notifier gave up on stream records"
+                ),
+                metric=notification_dead_letters.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "ApiServerErrors",
+                alarm_description="The API answered 5xx: a bug, or an AWS service it calls failing",
+                metric=api.metric_server_error(period=ERROR_PERIOD, statistic="Sum"),
                 threshold=0,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=1,
@@ -101,3 +132,12 @@ class Monitoring(Construct):
                 right=[f.metric_throttles(period=PERIOD, label=f"{name} throttles") for name, f in functions.items()],
             ),
         )
+
+        self.alarm_topic = sns.Topic(self, "Alarms", display_name=f"{settings.stack_name} alarms")
+        if settings.alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+        # Last, so that every alarm in self.alarms, whoever added it, notifies the topic.
+        notify = cloudwatch_actions.SnsAction(self.alarm_topic)
+        for alarm in self.alarms:
+            alarm.add_alarm_action(notify)
+            alarm.add_ok_action(notify)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import get_args, get_origin
 
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
@@ -26,16 +27,25 @@ MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
-# The limits and TTLs, Settings' integers, the default model and whether callers need API keys. The
+# The limits and TTLs, Settings' integers, the default model, whether callers need API keys and
+# whether callback URLs may be private. The
 # others the stack sets from the resources it creates or from knobs of its own, or the inference
 # package does (its model folder).
-SERVICE_FIELDS = {f.name: f.type for f in fields(Settings) if f.type is int or f.name in ("default_model", "api_auth")}
+SERVICE_FIELDS = {
+    f.name: f.type
+    for f in fields(Settings)
+    if f.type is int or f.name in ("default_model", "api_auth", "webhook_allow_private")
+}
 SERVICE_KEYS = tuple(SERVICE_FIELDS)
 
 
 # A usage plan's name is what `cutout keys create --plan` and the API Gateway console show.
 PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PLAN_FIELDS = ("rate", "burst", "daily_quota")
+# A plan may also say "admin": true: its keys may read GET /v1/stats.
+OPTIONAL_PLAN_FIELDS = ("admin",)
+# Only a plausibility check: SNS sends a confirmation, and the address owner must accept it.
+EMAIL_ADDRESS = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;.]+")
 
 
 class SettingsError(ValueError):
@@ -49,6 +59,7 @@ class UsagePlan:
     rate: int
     burst: int
     daily_quota: int
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class StackSettings:
     # Off only where the functions run with a prepared environment anyway (LocalStack here).
     bundle_dependencies: bool
     allowed_origins: list[str]  # browser origins for the API and for direct uploads to S3
-    removal_policy: str  # "destroy" or "retain" for the bucket and table (their data is transient)
+    removal_policy: str  # "destroy" or "retain" for the bucket, the tables and the webhook secret
     auto_delete_objects: bool  # empty the bucket on destroy (a Node.js custom resource)
     point_in_time_recovery: bool
     s3_addressing_style: str  # "virtual" on AWS; "path" where bucket host names do not resolve
@@ -78,6 +89,7 @@ class StackSettings:
     inference_max_concurrency: int  # the SQS event source's cap on parallel inference
     inference_batch_size: int
     queue_age_alarm_s: int  # alarm when the oldest queued job waited longer than this
+    alarm_email: str | None  # subscribed to the alarm topic; None: no subscription
     log_level: str
     log_retention: str  # a logs.RetentionDays name, e.g. TWO_WEEKS
     tracing: bool  # X-Ray active tracing (Powertools tracer)
@@ -93,6 +105,15 @@ class StackSettings:
     def results_lifecycle_days(self) -> int:
         """S3 expires whole days only: the lifecycle is a backstop behind the API's own result TTL."""
         return max(1, math.ceil(self.service.result_ttl_s / DAY_S))
+
+    @property
+    def cdk_removal_policy(self) -> RemovalPolicy:
+        return RemovalPolicy.DESTROY if self.removal_policy == "destroy" else RemovalPolicy.RETAIN
+
+    @property
+    def admin_usage_plans(self) -> list[str]:
+        """The plans whose keys may read GET /v1/stats."""
+        return [name for name, plan in self.usage_plans.items() if plan.admin]
 
     @property
     def queue_visibility_timeout_s(self) -> int:
@@ -177,7 +198,15 @@ class StackSettings:
             self.service.stall_timeout_s > self.queue_visibility_timeout_s + self.sizes["inference"].timeout_s,
             "stall_timeout_s must outlast one retry of inference (visibility timeout + timeout)",
         )
+        require(
+            2 * self.service.webhook_timeout_s < self.sizes["deliver"].timeout_s,
+            "deliver_timeout_s must exceed twice webhook_timeout_s (connecting, then waiting for the answer)",
+        )
         require(self.queue_age_alarm_s > 0, "queue_age_alarm_s must be positive")
+        require(
+            self.alarm_email is None or EMAIL_ADDRESS.fullmatch(self.alarm_email) is not None,
+            f"alarm_email must be one email address (or null), not {self.alarm_email!r}",
+        )
         require(self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level must be DEBUG|INFO|WARNING|ERROR")
         require(self.log_retention in logs.RetentionDays.__members__, "log_retention must name a logs.RetentionDays")
 
@@ -195,8 +224,12 @@ def read_usage_plans(raw) -> dict[str, UsagePlan]:
     for name, limits in raw.items():
         if not PLAN_NAME.fullmatch(name):
             raise SettingsError(f"usage_plans: {name!r} is no plan name (letters, digits, _ . -; at most 64)")
-        if not isinstance(limits, dict) or set(limits) != set(PLAN_FIELDS):
-            raise SettingsError(f"usage_plans.{name} must have exactly {', '.join(PLAN_FIELDS)}")
+        if not isinstance(limits, dict) or not set(PLAN_FIELDS) <= set(limits) <= {*PLAN_FIELDS, *OPTIONAL_PLAN_FIELDS}:
+            raise SettingsError(
+                f"usage_plans.{name} must have {', '.join(PLAN_FIELDS)}, and may have {', '.join(OPTIONAL_PLAN_FIELDS)}"
+            )
+        if not isinstance(limits.get("admin", False), bool):
+            raise SettingsError(f"usage_plans.{name}.admin must be true or false")
         for key in PLAN_FIELDS:
             value = limits[key]
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

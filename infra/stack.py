@@ -7,6 +7,7 @@ from infra.api import CutoutApi
 from infra.functions import ServiceFunctions
 from infra.jobs_table import JobsTable
 from infra.monitoring import Monitoring
+from infra.notifications import Notifications
 from infra.queues import InferenceQueues
 from infra.settings import StackSettings
 from infra.storage import ImageStorage
@@ -21,6 +22,7 @@ class CutoutStack(Stack):
         jobs = JobsTable(self, "JobsTable", settings)
         api_tables = ApiTables(self, "ApiTables", settings)
         queues = InferenceQueues(self, "Queues", settings)
+        notifications = Notifications(self, "Notifications", settings)
         functions = ServiceFunctions(
             self,
             "Functions",
@@ -29,16 +31,18 @@ class CutoutStack(Stack):
             owner_index_arn=jobs.owner_index_arn,
             other_tables=api_tables.by_wiring,
             bucket=storage.bucket,
-            queue=queues.queue,
+            queues=queues,
+            notifications=notifications,
         )
         api = CutoutApi(self, "Api", settings, function=functions.by_name[API.name], trigger=API.trigger)
-        Monitoring(
+        monitoring = Monitoring(
             self,
             "Monitoring",
             settings,
             functions=functions.by_name,
             queue=queues.queue,
             dead_letters=queues.dead_letters,
+            notification_dead_letters=notifications.dead_letters,
             api=api.rest_api,
         )
         for name, value in {
@@ -49,5 +53,12 @@ class CutoutStack(Stack):
             "IdempotencyTableName": api_tables.by_wiring[Table.IDEMPOTENCY].table_name,
             "QueueUrl": queues.queue.queue_url,
             "DeadLetterQueueUrl": queues.dead_letters.queue_url,
+            "AlarmTopicArn": monitoring.alarm_topic.topic_arn,
+            "StatsTableName": api_tables.by_wiring[Table.STATS].table_name,
+            "EventBusName": notifications.bus.event_bus_name,
+            "WebhookSecretArn": notifications.secret.secret_arn,
+            "WebhookQueueUrl": notifications.webhooks.queue_url,
+            "DeadlineQueueUrl": notifications.deadlines.queue_url,
+            "NotificationDeadLetterQueueUrl": notifications.dead_letters.queue_url,
         }.items():
             CfnOutput(self, name, value=value)

@@ -1,6 +1,6 @@
 """The image bucket: private, encrypted, SSL-only, browsers upload to it directly, nothing lingers."""
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -16,7 +16,6 @@ CORS_MAX_AGE_S = 3000
 class ImageStorage(Construct):
     def __init__(self, scope: Construct, id: str, settings: StackSettings):
         super().__init__(scope, id)
-        destroy = settings.removal_policy == "destroy"
         self.bucket = s3.Bucket(
             self,
             "Images",
@@ -48,6 +47,6 @@ class ImageStorage(Construct):
                     )
                 ),
             ],
-            removal_policy=RemovalPolicy.DESTROY if destroy else RemovalPolicy.RETAIN,
+            removal_policy=settings.cdk_removal_policy,
             auto_delete_objects=settings.auto_delete_objects,
         )

@@ -27,6 +27,7 @@ class Table(Enum):
 
     BATCHES = "batch_table_name"
     IDEMPOTENCY = "idempotency_table_name"
+    STATS = "stats_table_name"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,21 @@ class QueueTrigger:
 
 
 @dataclass(frozen=True)
+class JobStreamTrigger:
+    """Every change of the jobs table, old and new item, in batches, reporting per-record failures."""
+
+
+@dataclass(frozen=True)
+class WebhookQueueTrigger:
+    """Messages of the webhook delivery queue, in batches, reporting per-message failures."""
+
+
+@dataclass(frozen=True)
+class DeadlineQueueTrigger:
+    """Messages of the deadline check queue, in batches, reporting per-message failures."""
+
+
+@dataclass(frozen=True)
 class AsyncFailureTrigger:
     """The on-failure destination of another function's asynchronous invocations: Lambda's record
     of each event it gave up on (retries exhausted, or older than the maximum event age)."""
@@ -66,12 +82,28 @@ class FunctionWiring:
     name: str
     folder: str  # the function's project folder (its package inside), relative to the repository root
     handler: str
-    trigger: ApiTrigger | ObjectCreatedTrigger | QueueTrigger | AsyncFailureTrigger
+    trigger: (
+        ApiTrigger
+        | ObjectCreatedTrigger
+        | QueueTrigger
+        | JobStreamTrigger
+        | WebhookQueueTrigger
+        | DeadlineQueueTrigger
+        | AsyncFailureTrigger
+    )
     objects: Mapping[str, frozenset[ObjectAccess]]  # bucket prefix → allowed access
     table_actions: tuple[str, ...]  # on the jobs table (and its owner index, the actions that read one)
     # The other tables the function uses, with its actions on each; each table's name reaches its environment.
     other_tables: Mapping[Table, tuple[str, ...]] = field(default_factory=dict)
     sends_to_queue: bool = False
+    # Puts events on the stack's event bus, queues webhook deliveries, reads the webhook secret.
+    publishes_events: bool = False
+    sends_webhooks: bool = False
+    signs_webhooks: bool = False
+    # Sends deadline checks (cutout.jobs.check_delay_s) to the deadline queue.
+    schedules_deadlines: bool = False
+    # Reads what GET /v1/stats shows: the queues' attributes and ages, and which usage plans a key is in.
+    reads_operator_stats: bool = False
     # Third-party packages the function needs beyond the shared layer, bundled into its zip.
     requirements: str | None = None
     # Files from the repository copied into the zip, by path inside the zip.
@@ -100,6 +132,7 @@ API = FunctionWiring(
             Route("DELETE", "/v1/jobs/{job_id}"),
             Route("POST", "/v1/batches", costly=True),
             Route("GET", "/v1/batches/{batch_id}"),
+            Route("GET", "/v1/stats"),
             Route("GET", "/v1/health", public=True),
             Route("GET", "/v1/limits"),
             Route("GET", "/v1/models"),
@@ -120,7 +153,9 @@ API = FunctionWiring(
         Table.BATCHES: ("dynamodb:GetItem", "dynamodb:PutItem"),
         # Powertools' idempotency records: written conditionally, completed, deleted when the call fails.
         Table.IDEMPOTENCY: ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+        Table.STATS: ("dynamodb:BatchGetItem",),
     },
+    reads_operator_stats=True,
 )
 
 NORMALIZE = FunctionWiring(
@@ -162,5 +197,45 @@ INFERENCE = FunctionWiring(
     zip_environment={"CUTOUT_MODEL_DIR": ZIP_MODEL_DIR},
 )
 
-FUNCTIONS = (API, NORMALIZE, NORMALIZE_FAILURES, INFERENCE)
+# What follows a job's end: its event, webhook and counters, from the jobs table's stream.
+NOTIFY = FunctionWiring(
+    name="notify",
+    folder="functions/notify",
+    handler="cutout_notify.handler.stream_handler",
+    trigger=JobStreamTrigger(),
+    objects={},
+    table_actions=("dynamodb:BatchGetItem",),  # a batch's jobs, to tell whether the last one ended
+    other_tables={
+        Table.BATCHES: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        Table.STATS: ("dynamodb:UpdateItem",),
+    },
+    publishes_events=True,
+    sends_webhooks=True,
+    schedules_deadlines=True,
+)
+
+# A second entry point of the notify code: POSTs a job's view, with a fresh result URL, to its callback URL.
+DELIVER = FunctionWiring(
+    name="deliver",
+    folder=NOTIFY.folder,
+    handler="cutout_notify.handler.delivery_handler",
+    trigger=WebhookQueueTrigger(),
+    objects={RESULTS_PREFIX: frozenset({READ})},  # presigning needs the permission the URL will use
+    table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    signs_webhooks=True,
+)
+
+# A third entry point of the notify code: moves a job on when its deadline passes, so a job nobody
+# polls still ends (and is announced); a job still on time is checked again when it is due.
+DEADLINES = FunctionWiring(
+    name="deadlines",
+    folder=NOTIFY.folder,
+    handler="cutout_notify.handler.deadline_handler",
+    trigger=DeadlineQueueTrigger(),
+    objects={},
+    table_actions=("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    schedules_deadlines=True,
+)
+
+FUNCTIONS = (API, NORMALIZE, NORMALIZE_FAILURES, INFERENCE, NOTIFY, DELIVER, DEADLINES)
 SHARED_LAYER_FOLDER = "layers/shared"

@@ -65,6 +65,7 @@ def host_settings() -> dict[str, str]:
         "XDG_CACHE_HOME": str(STATE / "cache"),
         "LAMBDA_RUNTIME_EXECUTOR": "cutout",
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",
+        "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "moto",
         "CUTOUT_LAMBDA_PYTHON": os.environ.get("CUTOUT_LAMBDA_PYTHON") or str(REPO / ".venv" / "bin" / "python"),
         "CUTOUT_LAMBDA_WORKDIR": str(STATE / "lambda"),
     }

@@ -4,7 +4,8 @@ up:   LocalStack (localdev.localstack_host) → the model → the pinned CDK CLI
       the real stack (inference packaged as a zip) → health check → the API key "local" in the first
       usage plan (with api_auth api_key, cdk.json's default) → the demo page on 127.0.0.1 →
       .local/stack.json {"api_url", "web_url", "bucket", "table", "batch_table", "idempotency_table",
-      "queue_url", "dead_letter_queue_url", "api_key", "api_key_id"}.
+      "stats_table", "queue_url", "dead_letter_queue_url", "webhook_queue_url", "deadline_queue_url",
+      "notification_dead_letter_queue_url", "event_bus", "webhook_secret", "api_key", "api_key_id"}.
       Safe to re-run: each step skips what is done (the key of stack.json is kept while it exists).
 down: stops the demo page server and LocalStack, by their PIDs, and waits for their ports.
 
@@ -47,6 +48,9 @@ LOCAL_CONTEXT = {
     "auto_delete_objects": "false",
     "s3_addressing_style": "path",
     "tracing": "false",
+    # Tests receive webhooks on 127.0.0.1 over http, and see a failed delivery retried within seconds.
+    "webhook_allow_private": "true",
+    "webhook_first_retry_s": "1",
 }
 
 
@@ -220,6 +224,20 @@ def local_api_key(api_url: str, plan: str, recorded: dict) -> tuple[str, str]:
     return created.id, created.value
 
 
+def local_secret(secret_arn: str) -> str:
+    """The webhook secret's value, which a local receiver verifies signatures with."""
+    import boto3
+
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=ENDPOINT,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    return client.get_secret_value(SecretId=secret_arn)["SecretString"]
+
+
 def recorded_stack() -> dict:
     try:
         return json.loads(STACK_FILE.read_text())
@@ -245,8 +263,14 @@ def up(context: dict, serve_web: bool = True) -> dict:
         "table": outputs["TableName"],
         "batch_table": outputs["BatchTableName"],
         "idempotency_table": outputs["IdempotencyTableName"],
+        "stats_table": outputs["StatsTableName"],
         "queue_url": local_queue_url(outputs["QueueUrl"]),
         "dead_letter_queue_url": local_queue_url(outputs["DeadLetterQueueUrl"]),
+        "webhook_queue_url": local_queue_url(outputs["WebhookQueueUrl"]),
+        "deadline_queue_url": local_queue_url(outputs["DeadlineQueueUrl"]),
+        "notification_dead_letter_queue_url": local_queue_url(outputs["NotificationDeadLetterQueueUrl"]),
+        "event_bus": outputs["EventBusName"],
+        "webhook_secret": local_secret(outputs["WebhookSecretArn"]),
         # null with api_auth none: the API takes no key.
         "api_key": api_key,
         "api_key_id": key_id,

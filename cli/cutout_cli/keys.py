@@ -59,11 +59,13 @@ def apigateway_of(api_url: str):
     """An apigateway client for the deployment at api_url, and its REST API id. Credentials and the
     endpoint (AWS_ENDPOINT_URL for LocalStack) come from the environment as boto3 finds them; the
     region from an AWS invoke URL, where the API is, else from the environment."""
-    rest_api_id = rest_api_id_of(api_url)
-    host = urlsplit(api_url).hostname or ""
-    labels = host.split(".")
-    region = labels[2] if len(labels) > 3 and labels[1] == "execute-api" else None
-    return boto3.client("apigateway", region_name=region), rest_api_id
+    return boto3.client("apigateway", region_name=region_of(api_url)), rest_api_id_of(api_url)
+
+
+def region_of(api_url: str) -> str | None:
+    """The region in an AWS invoke URL; None elsewhere (the environment's region applies)."""
+    labels = (urlsplit(api_url).hostname or "").split(".")
+    return labels[2] if len(labels) > 3 and labels[1] == "execute-api" else None
 
 
 def _pages(client, operation: str, **parameters) -> Iterator[dict]:

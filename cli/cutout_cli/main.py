@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cutout_cli import keys
+from cutout_cli import keys, operator
 from cutout_cli.api import FORBIDDEN, ApiError, CutoutApi, JobTimedOut, RetryListener, job_body, refuse_oversized
 from cutout_cli.config import API_KEY_VARIABLE, API_URL_VARIABLE, NoApiUrl, resolve_api_key, resolve_api_url
 from cutout_cli.images import ACCEPTED_TYPES_TEXT, OUTPUT_FORMATS, cutout_path, sniff_file
@@ -144,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", parents=[deployment], help="delete a key: it is refused from then on")
     revoke.add_argument("key_id", metavar="ID", help="the key's id, as `cutout keys list` shows it")
     revoke.set_defaults(run=run_keys_revoke)
+
+    stats = commands.add_parser(
+        "stats",
+        parents=[deployment],
+        help="queue depths and job counts of the last hour and day (with AWS credentials, not an API key)",
+    )
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON (as GET /v1/stats answers)")
+    stats.set_defaults(run=run_stats)
     return parser
 
 
@@ -476,6 +484,12 @@ def run_keys_revoke(args: argparse.Namespace, deployment: Deployment) -> int:
     return EXIT_OK
 
 
+def run_stats(args: argparse.Namespace, deployment: Deployment) -> int:
+    figures = operator.deployment_stats(deployment.api_url, keys.region_of(deployment.api_url))
+    print(json.dumps(figures, indent=2) if args.json else operator.stats_text(figures))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -490,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cutout: {refusal_text(error)}", file=sys.stderr)
     except requests.RequestException as error:
         print(f"cutout: cannot reach the API at {api_url}: {error}", file=sys.stderr)
-    except (keys.UnknownPlan, keys.UnknownKey, keys.NotAnInvokeUrl) as error:
+    except (keys.UnknownPlan, keys.UnknownKey, keys.NotAnInvokeUrl, operator.NotACutoutStack) as error:
         print(f"cutout: {error}", file=sys.stderr)
     except (BotoCoreError, ClientError) as error:
-        print(f"cutout: API Gateway (with the AWS credentials and region of the environment): {error}", file=sys.stderr)
+        print(f"cutout: AWS (with the credentials and region of the environment): {error}", file=sys.stderr)
     return EXIT_FAILED

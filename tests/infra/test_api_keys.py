@@ -40,7 +40,7 @@ def test_each_usage_plan_of_cdk_json_is_bound_to_the_stage_with_its_limits(any_s
         p["Properties"]["UsagePlanName"]: p["Properties"]
         for p in any_stack.of_type("AWS::ApiGateway::UsagePlan").values()
     }
-    assert list(plans) == list(CDK_CONTEXT["usage_plans"]) == ["free", "standard"]
+    assert list(plans) == list(CDK_CONTEXT["usage_plans"]) == ["free", "standard", "admin"]
     rest_key, _ = any_stack.only("AWS::ApiGateway::RestApi")
     stage_key, stage = any_stack.only("AWS::ApiGateway::Stage")
     assert stage["Properties"]["StageName"] == STAGE
@@ -51,6 +51,7 @@ def test_each_usage_plan_of_cdk_json_is_bound_to_the_stage_with_its_limits(any_s
         assert [(s["ApiId"], s["Stage"]) for s in plan["ApiStages"]] == [({"Ref": rest_key}, {"Ref": stage_key})]
     assert CDK_CONTEXT["usage_plans"]["free"] == {"rate": 2, "burst": 5, "daily_quota": 500}
     assert CDK_CONTEXT["usage_plans"]["standard"] == {"rate": 20, "burst": 40, "daily_quota": 20000}
+    assert CDK_CONTEXT["usage_plans"]["admin"] == {"rate": 5, "burst": 10, "daily_quota": 5000, "admin": True}
 
 
 def test_the_stack_creates_no_key_itself(any_stack):

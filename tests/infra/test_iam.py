@@ -5,7 +5,17 @@ import json
 
 from cutout.clients import OWNER_INDEX
 from infra.functions import INDEX_ACTIONS
-from infra.wiring import API, FUNCTIONS, AsyncFailureTrigger, ObjectAccess, QueueTrigger
+from infra.wiring import (
+    API,
+    FUNCTIONS,
+    AsyncFailureTrigger,
+    DeadlineQueueTrigger,
+    JobStreamTrigger,
+    ObjectAccess,
+    QueueTrigger,
+    WebhookQueueTrigger,
+)
+from tests.support.stack_synthesis import POLICY_TYPES, USAGE_PLANS_ARN, as_list
 
 # CDK's grant for each access, as it renders in the template.
 OBJECT_ACTIONS = {
@@ -21,33 +31,23 @@ OBJECT_ACTIONS = {
     ObjectAccess.DELETE: {"s3:DeleteObject*"},
 }
 # X-Ray has no resource-level permissions: PutTraceSegments on "*" is the only form AWS accepts.
-RESOURCE_WILDCARD_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# ListStreams has no resource-level permission: the stream's event source needs it on "*".
+STREAM_LISTING = "dynamodb:ListStreams"
+# Nor has reading CloudWatch metrics: the API's operator stats read the queues' ages with it.
+METRIC_READS = "cloudwatch:GetMetricStatistics"
+RESOURCE_WILDCARD_ALLOWED = TRACING_ACTIONS | {STREAM_LISTING, METRIC_READS}
+# CDK's grants on a queue, as they render in the template.
+QUEUE_SEND = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+QUEUE_CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
 # CDK's own custom-resource providers come with AWS's basic execution policy.
 BASIC_EXECUTION = "AWSLambdaBasicExecutionRole"
-
-
-def as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def all_statements(stack) -> list[tuple[str, dict]]:
-    """Every statement of every identity and resource policy in the template, with where it is."""
-    found = []
-    for key, resource in stack.resources.items():
-        props = resource.get("Properties", {})
-        documents = []
-        if resource["Type"] in (
-            "AWS::IAM::Policy",
-            "AWS::IAM::ManagedPolicy",
-            "AWS::S3::BucketPolicy",
-            "AWS::SQS::QueuePolicy",
-        ):
-            documents.append(props["PolicyDocument"])
-        if resource["Type"] == "AWS::IAM::Role":
-            documents.extend(policy["PolicyDocument"] for policy in props.get("Policies", []))
-        for document in documents:
-            found.extend((key, statement) for statement in document["Statement"])
-    return found
 
 
 def is_whole_bucket_objects(resource) -> bool:
@@ -57,15 +57,18 @@ def is_whole_bucket_objects(resource) -> bool:
 
 
 def test_the_walk_finds_every_policy(any_stack):
-    owners = {key for key, _ in all_statements(any_stack)}
+    # A policy of a kind the walk does not read (an event bus's, a secret's, a topic's) would go unchecked.
+    kinds = {r["Type"] for r in any_stack.resources.values() if r["Type"].endswith("Policy")}
+    assert kinds <= set(POLICY_TYPES)
+    owners = {key for key, _ in any_stack.policy_statements()}
     assert owners == set(any_stack.of_type("AWS::IAM::Policy")) | set(any_stack.of_type("AWS::S3::BucketPolicy")) | set(
         any_stack.of_type("AWS::SQS::QueuePolicy")
     )
-    assert len(all_statements(any_stack)) > 10
+    assert len(any_stack.policy_statements()) > 10
 
 
 def test_no_policy_allows_a_wildcard_action(any_stack):
-    for owner, statement in all_statements(any_stack):
+    for owner, statement in any_stack.policy_statements():
         if statement["Effect"] != "Allow":
             continue  # the SSL-only denials cover every action on purpose
         for action in as_list(statement["Action"]):
@@ -79,7 +82,7 @@ def test_no_policy_allows_a_wildcard_resource_where_an_arn_exists(any_stack):
         for key in any_stack.of_type("AWS::IAM::Role")
         if key.startswith("CustomS3AutoDeleteObjectsCustomResourceProvider")
     }
-    for owner, statement in all_statements(any_stack):
+    for owner, statement in any_stack.policy_statements():
         if statement["Effect"] != "Allow":
             continue
         for resource in as_list(statement["Resource"]):
@@ -107,13 +110,18 @@ def test_only_cdk_custom_resource_roles_carry_managed_policies(any_stack):
 
 def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
-    queue_key, _ = any_stack.queue_keys()
+    queue_key, dead_letters_key = any_stack.queue_keys()
+    webhooks_key, notification_dead_letters_key = any_stack.notification_queue_keys()
+    deadlines_key = any_stack.deadline_queue_key()
+    bus_key, _ = any_stack.only("AWS::Events::EventBus")
+    secret_key, _ = any_stack.only("AWS::SecretsManager::Secret")
     bucket_arn = {"Fn::GetAtt": [bucket_key, "Arn"]}
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
         # Each table as the function's environment names it (tests/infra/test_resources.py checks those).
         env = function["Properties"]["Environment"]["Variables"]
-        table_arn = {"Fn::GetAtt": [env["TABLE_NAME"]["Ref"], "Arn"]}
+        table_key = env["TABLE_NAME"]["Ref"]
+        table_arn = {"Fn::GetAtt": [table_key, "Arn"]}
         log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
         statements = any_stack.role_statements(function["Properties"]["Role"]["Fn::GetAtt"][0])
         granted: dict[str, set[str]] = {}
@@ -137,18 +145,34 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
         for table, actions in wiring.other_tables.items():
             expect({"Fn::GetAtt": [env[table.value.upper()]["Ref"], "Arn"]}, actions)
         if wiring.sends_to_queue:
-            expect({"Fn::GetAtt": [queue_key, "Arn"]}, {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"})
+            expect({"Fn::GetAtt": [queue_key, "Arn"]}, QUEUE_SEND)
         if isinstance(wiring.trigger, QueueTrigger):
+            expect({"Fn::GetAtt": [queue_key, "Arn"]}, QUEUE_CONSUME)
+        if isinstance(wiring.trigger, JobStreamTrigger):
             expect(
-                {"Fn::GetAtt": [queue_key, "Arn"]},
-                {
-                    "sqs:ReceiveMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueUrl",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                },
+                {"Fn::GetAtt": [table_key, "StreamArn"]},
+                {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
             )
+            expect("*", {STREAM_LISTING})
+            # The records the event source gives up on go to the dead letters with the function's role.
+            expect({"Fn::GetAtt": [notification_dead_letters_key, "Arn"]}, QUEUE_SEND)
+        if isinstance(wiring.trigger, WebhookQueueTrigger):
+            expect({"Fn::GetAtt": [webhooks_key, "Arn"]}, QUEUE_CONSUME)
+        if isinstance(wiring.trigger, DeadlineQueueTrigger):
+            expect({"Fn::GetAtt": [deadlines_key, "Arn"]}, QUEUE_CONSUME)
+        if wiring.schedules_deadlines:
+            expect({"Fn::GetAtt": [deadlines_key, "Arn"]}, QUEUE_SEND)
+        if wiring.reads_operator_stats:
+            for watched in (queue_key, dead_letters_key, webhooks_key, notification_dead_letters_key):
+                expect({"Fn::GetAtt": [watched, "Arn"]}, {"sqs:GetQueueAttributes"})
+            expect("*", {METRIC_READS})
+            expect(USAGE_PLANS_ARN, {"apigateway:GET"})
+        if wiring.publishes_events:
+            expect({"Fn::GetAtt": [bus_key, "Arn"]}, {"events:PutEvents"})
+        if wiring.sends_webhooks:
+            expect({"Fn::GetAtt": [webhooks_key, "Arn"]}, QUEUE_SEND)
+        if wiring.signs_webhooks:
+            expect({"Ref": secret_key}, {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"})
         for destination in FUNCTIONS:
             if destination.trigger == AsyncFailureTrigger(source=wiring.name):
                 # Lambda delivers the failed events with the source function's own role.
@@ -157,7 +181,7 @@ def test_each_function_holds_exactly_the_grants_its_wiring_describes(any_stack):
                 expect({"Fn::Join": ["", [destination_arn, ":*"]]}, {"lambda:InvokeFunction"})
         expect({"Fn::GetAtt": [log_group, "Arn"]}, {"logs:CreateLogStream", "logs:PutLogEvents"})
         if any_stack.settings.tracing:
-            expect("*", RESOURCE_WILDCARD_ALLOWED)
+            expect("*", TRACING_ACTIONS)
         assert granted == expected, wiring.name
 
 
@@ -165,7 +189,7 @@ def test_the_api_may_query_the_owner_index_and_no_function_any_other_index(any_s
     """CDK's table.grant would allow every granted action on every index (`index/*`)."""
     index_grants = [
         (owner, statement)
-        for owner, statement in all_statements(any_stack)
+        for owner, statement in any_stack.policy_statements()
         if "/index/" in json.dumps(statement["Resource"])
     ]
     ((_, statement),) = index_grants

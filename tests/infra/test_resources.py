@@ -11,26 +11,37 @@ from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIB
 from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
 from cutout.keys import PREPARED_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX
 from cutout.settings import Settings
+from cutout.stats import STATS_PARTITION_KEY, STATS_TTL_ATTRIBUTE
 from infra import PYTHON_VERSION
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR
-from infra.wiring import API, FUNCTIONS, INFERENCE, NORMALIZE, NORMALIZE_FAILURES, ZIP_MODEL_DIR, ApiTrigger, Table
+from infra.wiring import (
+    API,
+    FUNCTIONS,
+    INFERENCE,
+    NORMALIZE,
+    NORMALIZE_FAILURES,
+    NOTIFY,
+    ZIP_MODEL_DIR,
+    ApiTrigger,
+    DeadlineQueueTrigger,
+    JobStreamTrigger,
+    QueueTrigger,
+    Table,
+    WebhookQueueTrigger,
+)
+from tests.support.stack_synthesis import CDK_CONTEXT
 
 # Each table by the Settings field that names it (its environment variable is that name upper-case).
 TABLE_KEYS = {
     "table_name": (PARTITION_KEY, TTL_ATTRIBUTE),
     Table.BATCHES.value: (BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE),
     Table.IDEMPOTENCY.value: (IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE),
+    Table.STATS.value: (STATS_PARTITION_KEY, STATS_TTL_ATTRIBUTE),
 }
-
-
-def table_keyed_by(stack, partition_key: str) -> tuple[str, dict]:
-    """The one table whose partition key is that attribute."""
-    (found,) = [
-        (key, table)
-        for key, table in stack.of_type("AWS::DynamoDB::Table").items()
-        if table["Properties"]["KeySchema"] == [{"AttributeName": partition_key, "KeyType": "HASH"}]
-    ]
-    return found
+# The triggers Lambda polls for, each through one event source mapping.
+POLLED_TRIGGERS = (QueueTrigger, JobStreamTrigger, WebhookQueueTrigger, DeadlineQueueTrigger)
+# The usage plans cdk.json marks admin: their keys may read GET /v1/stats.
+ADMIN_PLANS_OF_CDK_JSON = [name for name, plan in CDK_CONTEXT["usage_plans"].items() if plan.get("admin") is True]
 
 
 def test_bucket_is_private_encrypted_and_ssl_only(any_stack):
@@ -96,6 +107,9 @@ def test_removal_policy_follows_the_setting(image_stack, tuned_stack):
         assert len(tables) == len(TABLE_KEYS)
         for key, table in tables.items():
             assert table["DeletionPolicy"] == policy, (key, policy)
+        # The webhook secret too: receivers verify deliveries with it, a retained stack keeps it.
+        _, secret = stack.only("AWS::SecretsManager::Secret")
+        assert (secret["DeletionPolicy"], secret["UpdateReplacePolicy"]) == (policy, policy)
     assert len(image_stack.of_type("Custom::S3AutoDeleteObjects")) == 1
     assert tuned_stack.of_type("Custom::S3AutoDeleteObjects") == {}
 
@@ -103,7 +117,7 @@ def test_removal_policy_follows_the_setting(image_stack, tuned_stack):
 def test_every_table_is_on_demand_with_its_ttl_and_switchable_recovery(image_stack, tuned_stack):
     for stack in (image_stack, tuned_stack):
         for partition_key, ttl_attribute in TABLE_KEYS.values():
-            _, table = table_keyed_by(stack, partition_key)
+            _, table = stack.table_keyed_by(partition_key)
             props = table["Properties"]
             assert {"AttributeName": partition_key, "AttributeType": "S"} in props["AttributeDefinitions"]
             assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -117,7 +131,7 @@ def test_every_table_is_on_demand_with_its_ttl_and_switchable_recovery(image_sta
 
 
 def test_the_jobs_table_indexes_each_owners_jobs_by_creation_time(any_stack):
-    _, table = table_keyed_by(any_stack, PARTITION_KEY)
+    _, table = any_stack.table_keyed_by(PARTITION_KEY)
     props = table["Properties"]
     assert props["GlobalSecondaryIndexes"] == [
         {
@@ -138,12 +152,14 @@ def test_the_jobs_table_indexes_each_owners_jobs_by_creation_time(any_stack):
     )
 
 
-def test_the_batches_and_idempotency_tables_have_no_index(any_stack):
-    for table in (Table.BATCHES, Table.IDEMPOTENCY):
+def test_the_other_tables_have_no_index_and_no_stream(any_stack):
+    """Only the jobs table streams (tests/infra/test_notifications.py): the notifier reads jobs' changes."""
+    for table in Table:
         partition_key, _ = TABLE_KEYS[table.value]
-        _, props = table_keyed_by(any_stack, partition_key)
+        _, props = any_stack.table_keyed_by(partition_key)
         assert props["Properties"]["AttributeDefinitions"] == [{"AttributeName": partition_key, "AttributeType": "S"}]
         assert "GlobalSecondaryIndexes" not in props["Properties"]
+        assert "StreamSpecification" not in props["Properties"]
 
 
 def test_inference_queue_redrives_to_the_dead_letter_queue(any_stack):
@@ -166,6 +182,8 @@ def test_max_receive_count_reaches_queue_and_functions_alike(tuned_stack):
     queue = tuned_stack.resources[tuned_stack.queue_keys()[0]]
     assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     assert queue["Properties"]["VisibilityTimeout"] == 6 * 200
+    deadlines = tuned_stack.resources[tuned_stack.deadline_queue_key()]
+    assert deadlines["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     for wiring in FUNCTIONS:
         _, function = tuned_stack.function(wiring.name)
         assert function["Properties"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == "5"
@@ -181,6 +199,7 @@ def test_every_function_gets_every_service_setting(any_stack):
         settings.service,
         allowed_origins=tuple(settings.allowed_origins),
         s3_addressing_style=settings.s3_addressing_style,
+        admin_usage_plans=",".join(ADMIN_PLANS_OF_CDK_JSON),
     )
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
@@ -200,23 +219,35 @@ def test_every_function_gets_every_service_setting(any_stack):
 
 
 def test_resource_names_reach_the_functions(any_stack):
-    table_key, _ = table_keyed_by(any_stack, PARTITION_KEY)
+    table_key, _ = any_stack.table_keyed_by(PARTITION_KEY)
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
-    queue_key, _ = any_stack.queue_keys()
+    queue_key, dead_letters_key = any_stack.queue_keys()
+    _, notification_dead_letters_key = any_stack.notification_queue_keys()
     for wiring in FUNCTIONS:
         _, function = any_stack.function(wiring.name)
         env = function["Properties"]["Environment"]["Variables"]
         assert env["TABLE_NAME"] == {"Ref": table_key}
         assert env["BUCKET_NAME"] == {"Ref": bucket_key}
         assert env["QUEUE_URL"] == {"Ref": queue_key}
+        assert env["DEAD_LETTER_QUEUE_URL"] == {"Ref": dead_letters_key}
+        assert env["NOTIFICATION_DEAD_LETTER_QUEUE_URL"] == {"Ref": notification_dead_letters_key}
+        assert env["DEADLINE_QUEUE_URL"] == {"Ref": any_stack.deadline_queue_key()}
         for table in wiring.other_tables:
-            other_key, _ = table_keyed_by(any_stack, TABLE_KEYS[table.value][0])
+            other_key, _ = any_stack.table_keyed_by(TABLE_KEYS[table.value][0])
             assert env[table.value.upper()] == {"Ref": other_key}, (wiring.name, table)
 
 
-def test_only_the_api_uses_the_batches_and_idempotency_tables():
-    assert set(API.other_tables) == {Table.BATCHES, Table.IDEMPOTENCY}
-    assert [w.name for w in FUNCTIONS if w.other_tables] == [API.name]
+def test_each_other_table_is_used_by_the_functions_that_need_it_alone():
+    assert set(API.other_tables) == {Table.BATCHES, Table.IDEMPOTENCY, Table.STATS}
+    assert set(NOTIFY.other_tables) == {Table.BATCHES, Table.STATS}
+    users = {table: [w.name for w in FUNCTIONS if table in w.other_tables] for table in Table}
+    assert users == {
+        Table.BATCHES: [API.name, NOTIFY.name],  # the API creates batches, the notifier completes them
+        Table.IDEMPOTENCY: [API.name],
+        Table.STATS: [API.name, NOTIFY.name],  # the notifier counts, GET /v1/stats reads the counts
+    }
+    # The API only reads the counters.
+    assert API.other_tables[Table.STATS] == ("dynamodb:BatchGetItem",)
 
 
 def test_api_auth_and_the_batch_limit_reach_the_api_function(any_stack):
@@ -280,10 +311,17 @@ def test_uploads_trigger_normalize(any_stack):
     assert NORMALIZE.trigger.prefix == UPLOADS_PREFIX
 
 
+def test_each_polled_trigger_has_its_one_event_source_mapping_and_nothing_else_has_one(any_stack):
+    polled = [w for w in FUNCTIONS if isinstance(w.trigger, POLLED_TRIGGERS)]
+    assert len(polled) == 4
+    mappings = {any_stack.event_source(w.name)[0] for w in polled}
+    assert mappings == set(any_stack.of_type("AWS::Lambda::EventSourceMapping"))
+
+
 def test_inference_consumes_the_queue_with_partial_batch_failures(any_stack):
     inference_key, function = any_stack.function(INFERENCE.name)
     queue_key, _ = any_stack.queue_keys()
-    _, mapping = any_stack.only("AWS::Lambda::EventSourceMapping")
+    _, mapping = any_stack.event_source(INFERENCE.name)
     settings = any_stack.settings
     assert mapping["Properties"] == {
         "EventSourceArn": {"Fn::GetAtt": [queue_key, "Arn"]},
@@ -297,7 +335,7 @@ def test_inference_consumes_the_queue_with_partial_batch_failures(any_stack):
 
 
 def test_tuned_concurrency_and_batch_reach_the_template(tuned_stack):
-    _, mapping = tuned_stack.only("AWS::Lambda::EventSourceMapping")
+    _, mapping = tuned_stack.event_source(INFERENCE.name)
     assert mapping["Properties"]["BatchSize"] == 4
     assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
     _, function = tuned_stack.function(INFERENCE.name)
@@ -312,7 +350,15 @@ def test_reserved_concurrency_comes_from_settings(any_stack, tuned_stack):
     tuned = {
         w.name: tuned_stack.function(w.name)[1]["Properties"].get("ReservedConcurrentExecutions") for w in FUNCTIONS
     }
-    assert tuned == {"api": 30, "normalize": 8, "normalize_failures": None, "inference": 20}
+    assert tuned == {
+        "api": 30,
+        "normalize": 8,
+        "normalize_failures": None,
+        "inference": 20,
+        "notify": 2,
+        "deliver": 4,
+        "deadlines": 3,
+    }
 
 
 def test_normalize_hands_the_events_it_gives_up_on_to_its_failure_handler(any_stack):
@@ -357,6 +403,13 @@ def test_api_routes_proxy_to_the_api_function(any_stack):
         assert api_key in str(integration["Uri"])
     preflights = {path for verb, path in methods if verb == "OPTIONS"}
     assert {route.path for route in routes} <= preflights
+
+
+def test_the_rest_api_is_named_after_the_stack(image_stack, tuned_stack):
+    """Its metrics are dimensioned by that name (the alarm on its 5xx answers: test_notifications)."""
+    for stack, name in ((image_stack, CDK_CONTEXT["stack_name"]), (tuned_stack, "CutoutTuned")):
+        _, rest_api = stack.only("AWS::ApiGateway::RestApi")
+        assert rest_api["Properties"]["Name"] == stack.settings.stack_name == name
 
 
 def test_cors_preflight_answers_every_configured_origin(any_stack):
@@ -498,7 +551,8 @@ def test_alarms_watch_dead_letters_queue_age_and_every_function(any_stack):
         key, _ = any_stack.function(wiring.name)
         (errors,) = on("Errors", {"Name": "FunctionName", "Value": {"Ref": key}})
         assert (errors["Threshold"], errors["ComparisonOperator"]) == (0, "GreaterThanThreshold")
-    assert len(alarms) == 2 + len(FUNCTIONS)
+    # And the notifications' dead letters and the API's 5xx answers (tests/infra/test_notifications.py).
+    assert len(alarms) == 4 + len(FUNCTIONS)
     any_stack.only("AWS::CloudWatch::Dashboard")
 
 
@@ -512,15 +566,36 @@ def test_outputs_name_what_a_client_and_an_operator_need(any_stack):
         "IdempotencyTableName",
         "QueueUrl",
         "DeadLetterQueueUrl",
+        "StatsTableName",
+        "EventBusName",
+        "WebhookSecretArn",
+        "WebhookQueueUrl",
+        "DeadlineQueueUrl",
+        "NotificationDeadLetterQueueUrl",
+        "AlarmTopicArn",
     }
     bucket_key, _ = any_stack.only("AWS::S3::Bucket")
-    assert outputs["BucketName"]["Value"] == {"Ref": bucket_key}
+    queue_key, dead_key = any_stack.queue_keys()
+    webhooks_key, notification_dead_key = any_stack.notification_queue_keys()
+    refs = {
+        "BucketName": bucket_key,
+        "QueueUrl": queue_key,
+        "DeadLetterQueueUrl": dead_key,
+        "EventBusName": any_stack.only("AWS::Events::EventBus")[0],
+        "WebhookSecretArn": any_stack.only("AWS::SecretsManager::Secret")[0],
+        "WebhookQueueUrl": webhooks_key,
+        "DeadlineQueueUrl": any_stack.deadline_queue_key(),
+        "NotificationDeadLetterQueueUrl": notification_dead_key,
+    }
+    for output, key in refs.items():
+        assert outputs[output]["Value"] == {"Ref": key}, output
     for output, partition_key in (
         ("TableName", PARTITION_KEY),
         ("BatchTableName", BATCH_PARTITION_KEY),
         ("IdempotencyTableName", IDEMPOTENCY_PARTITION_KEY),
+        ("StatsTableName", STATS_PARTITION_KEY),
     ):
-        table_key, _ = table_keyed_by(any_stack, partition_key)
+        table_key, _ = any_stack.table_keyed_by(partition_key)
         assert outputs[output]["Value"] == {"Ref": table_key}
     rest_key, _ = any_stack.only("AWS::ApiGateway::RestApi")
     assert {"Ref": rest_key} in outputs["ApiUrl"]["Value"]["Fn::Join"][1]

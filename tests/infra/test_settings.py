@@ -41,7 +41,15 @@ def test_command_line_strings_are_read_in_the_knobs_type():
     assert settings.sizes["inference"].memory_mb == 4096
     assert settings.tracing is False
     assert settings.allowed_origins == ["https://a.example", "https://b.example"]
-    assert settings.reserved_concurrency == {"api": None, "normalize": 3, "normalize_failures": None, "inference": 8}
+    assert settings.reserved_concurrency == {
+        "api": None,
+        "normalize": 3,
+        "normalize_failures": None,
+        "inference": 8,
+        "notify": None,
+        "deliver": None,
+        "deadlines": None,
+    }
     assert settings.service.max_upload_bytes == 1048576
     assert settings_with(allowed_origins='["https://c.example"]').allowed_origins == ["https://c.example"]
 
@@ -50,9 +58,23 @@ def test_usage_plans_are_read_in_order_from_cdk_json_or_the_command_line():
     assert settings_with().usage_plans == {
         "free": UsagePlan(rate=2, burst=5, daily_quota=500),
         "standard": UsagePlan(rate=20, burst=40, daily_quota=20000),
+        "admin": UsagePlan(rate=5, burst=10, daily_quota=5000, admin=True),
     }
     plans = '{"trial": {"rate": 1, "burst": 1, "daily_quota": 10}, "big": {"rate": 50, "burst": 100, "daily_quota": 9}}'
     assert list(settings_with(usage_plans=plans).usage_plans) == ["trial", "big"]
+
+
+def test_the_admin_plans_are_those_marked_admin_in_order():
+    assert settings_with().admin_usage_plans == ["admin"]
+    plans = (
+        '{"ops": {"rate": 1, "burst": 1, "daily_quota": 1, "admin": true},'
+        ' "free": {"rate": 1, "burst": 1, "daily_quota": 1, "admin": false},'
+        ' "root": {"rate": 1, "burst": 1, "daily_quota": 1, "admin": true},'
+        ' "trial": {"rate": 1, "burst": 1, "daily_quota": 1}}'
+    )
+    settings = settings_with(usage_plans=plans)
+    assert settings.admin_usage_plans == ["ops", "root"]
+    assert settings.usage_plans["trial"].admin is False
 
 
 def test_api_auth_and_max_batch_jobs_are_service_settings():
@@ -103,8 +125,18 @@ def test_the_defaults_are_valid_and_reserve_no_concurrency():
         ({"usage_plans": "[1]"}, "usage_plans' must name at least one plan"),
         ({"usage_plans": "free"}, "usage_plans': expected a JSON object"),
         ({"usage_plans": '{"a/b": {"rate": 1, "burst": 1, "daily_quota": 1}}'}, "no plan name"),
-        ({"usage_plans": '{"free": {"rate": 1, "burst": 1}}'}, "usage_plans.free must have exactly"),
-        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": 1, "x": 1}}'}, "must have exactly"),
+        (
+            {"usage_plans": '{"free": {"rate": 1, "burst": 1}}'},
+            r"^usage_plans.free must have rate, burst, daily_quota, and may have admin$",
+        ),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": 1, "x": 1}}'}, "may have admin$"),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "admin": true}}'}, "must have rate, burst, daily_quota"),
+        # Only JSON's true or false: "yes" or 1 would read as an admin plan to a careless reader.
+        (
+            {"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": 1, "admin": "yes"}}'},
+            r"^usage_plans.free.admin must be true or false$",
+        ),
+        ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": 1, "admin": 1}}'}, "admin must be true"),
         ({"usage_plans": '{"free": {"rate": 0, "burst": 1, "daily_quota": 1}}'}, r"usage_plans.free.rate must be"),
         ({"usage_plans": '{"free": {"rate": 1, "burst": 1, "daily_quota": -5}}'}, "daily_quota must be a positive"),
         ({"usage_plans": '{"free": {"rate": 1.5, "burst": 2, "daily_quota": 1}}'}, "rate must be a positive integer"),

@@ -36,6 +36,9 @@ class LocalStack:
     dead_letter_queue_url: str
     result_ttl_s: int
     api_key: str  # the key `make up` created: every API call but health sends it
+    event_bus: str
+    webhook_secret: str  # what signs webhook deliveries (Cutout-Signature)
+    deadline_queue_url: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -72,11 +75,17 @@ class LocalStack:
         output: str | dict = "png",
         filename: str | None = None,
         model: str | None = None,
+        callback_url: str | None = None,
     ) -> dict:
         """Create a job and upload its image. output: a format, or the whole `output` object."""
         options = {"format": output} if isinstance(output, str) else output
         job = self.create_job(
-            content_type=content_type, content_length=len(image), output=options, filename=filename, model=model
+            content_type=content_type,
+            content_length=len(image),
+            output=options,
+            filename=filename,
+            model=model,
+            callback_url=callback_url,
         )
         upload = job["upload"]
         put = requests.request(upload["method"], upload["url"], data=image, headers=upload["headers"], timeout=60)
@@ -146,6 +155,9 @@ def brought_up():
             dead_letter_queue_url=deployed["dead_letter_queue_url"],
             result_ttl_s=RESULT_TTL_S,
             api_key=deployed["api_key"],
+            event_bus=deployed["event_bus"],
+            webhook_secret=deployed["webhook_secret"],
+            deadline_queue_url=deployed["deadline_queue_url"],
         )
     finally:
         if not was_running:

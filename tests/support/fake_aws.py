@@ -8,6 +8,7 @@ from cutout.batches import BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE
 from cutout.clients import OWNER_ATTRIBUTE, OWNER_INDEX, OWNER_INDEX_SORT_KEY
 from cutout.idempotency import IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
 from cutout.jobs import PARTITION_KEY, TTL_ATTRIBUTE
+from cutout.stats import STATS_PARTITION_KEY, STATS_TTL_ATTRIBUTE
 
 ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,6 +25,15 @@ ENVIRONMENT = {
     "IDEMPOTENCY_TABLE_NAME": "cutout-idempotency",
     "BUCKET_NAME": "cutout-images",
     "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-inference",
+    "STATS_TABLE_NAME": "cutout-stats",
+    "EVENT_BUS_NAME": "cutout-events",
+    "WEBHOOK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-webhooks",
+    "DEADLINE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-deadlines",
+    "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-inference-dlq",
+    "NOTIFICATION_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/cutout-notifications-dlq",
+    "ADMIN_USAGE_PLANS": "admin",
+    # Secrets Manager finds a secret by its name as well as by its ARN.
+    "WEBHOOK_SECRET_ARN": "cutout-webhook-secret",
 }
 # Settings of a developer's shell that would send the SDK somewhere else.
 LEAKS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE")
@@ -73,9 +83,10 @@ def create_job_table(dynamodb_client, name: str) -> None:
 
 
 def create_api_tables(dynamodb_client, environment=ENVIRONMENT) -> None:
-    """Every table the api function uses, named as in environment."""
+    """Every table the api and notify functions use, named as in environment."""
     create_job_table(dynamodb_client, environment["TABLE_NAME"])
     create_table(dynamodb_client, environment["BATCH_TABLE_NAME"], BATCH_PARTITION_KEY, BATCH_TTL_ATTRIBUTE)
     create_table(
         dynamodb_client, environment["IDEMPOTENCY_TABLE_NAME"], IDEMPOTENCY_PARTITION_KEY, IDEMPOTENCY_TTL_ATTRIBUTE
     )
+    create_table(dynamodb_client, environment["STATS_TABLE_NAME"], STATS_PARTITION_KEY, STATS_TTL_ATTRIBUTE)

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from cutout.aws import SERVICES, JobQueue, JobRepository, ObjectStore
 from cutout.jobs import PARTITION_KEY
+from cutout.settings import Settings
 from tests.support.fake_aws import create_api_tables
 from tests.support.inference import provisioned_model
 from tests.support.lambda_runtime import LambdaContext
@@ -80,6 +81,70 @@ def aws():
     forget_services()
 
 
+@dataclass
+class Notifications:
+    """What the notifier writes to besides the tables: the webhook queue (with its dead-letter
+    queue), the deadline checks' queue, and a queue that a rule on the event bus sends every event to."""
+
+    webhook_queue_url: str
+    deadline_queue_url: str
+    dead_letter_url: str
+    events_url: str
+    secret: str
+
+    @property
+    def sqs(self):
+        return boto3.client("sqs")
+
+    def events(self) -> list[dict]:
+        """The events the bus delivered since the last call, oldest first."""
+        events = []
+        while messages := self.sqs.receive_message(QueueUrl=self.events_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.events_url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+    def receive_webhooks(self, visibility_timeout_s: int = 30) -> list[dict]:
+        """Webhook messages as the delivery function's event source receives them, receive count included."""
+        return self.sqs.receive_message(
+            QueueUrl=self.webhook_queue_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=visibility_timeout_s,
+            AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        ).get("Messages", [])
+
+    def dead_letters(self) -> list[str]:
+        messages = self.sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10).get("Messages", [])
+        return [message["Body"] for message in messages]
+
+
+@pytest.fixture
+def notifications(aws):
+    """The notifier's queue, event bus and secret, named as its environment says (tests.support.fake_aws)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    dead_letter_url = sqs.create_queue(QueueName="cutout-notifications-dlq")["QueueUrl"]
+    assert dead_letter_url == os.environ["NOTIFICATION_DEAD_LETTER_QUEUE_URL"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dead_letter_arn["QueueArn"], "maxReceiveCount": Settings.webhook_attempts}
+    webhook_queue_url = sqs.create_queue(
+        QueueName="cutout-webhooks", Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    assert webhook_queue_url == os.environ["WEBHOOK_QUEUE_URL"]
+    deadline_queue_url = sqs.create_queue(QueueName="cutout-deadlines")["QueueUrl"]
+    assert deadline_queue_url == os.environ["DEADLINE_QUEUE_URL"]
+    events_url = sqs.create_queue(QueueName="cutout-events-seen")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = os.environ["EVENT_BUS_NAME"]
+    events.create_event_bus(Name=bus)
+    # Every event on the bus carries the account: the pattern matches them all.
+    events.put_rule(Name="everything", EventBusName=bus, EventPattern=json.dumps({"account": ["123456789012"]}))
+    events.put_targets(Rule="everything", EventBusName=bus, Targets=[{"Id": "seen", "Arn": events_arn}])
+    secret = "whsec-unit-tests"
+    boto3.client("secretsmanager").create_secret(Name=os.environ["WEBHOOK_SECRET_ARN"], SecretString=secret)
+    return Notifications(webhook_queue_url, deadline_queue_url, dead_letter_url, events_url, secret)
+
+
 @contextlib.contextmanager
 def before_calls():
     """hook("service.Operation", handler) runs handler before each such call of clients made
@@ -97,6 +162,24 @@ def before_calls():
     finally:
         for event, handler in armed:
             events.unregister(event, handler)
+
+
+@pytest.fixture
+def deadline_checks_sent(notifications):
+    """The parameters of every message sent to the deadline queue from now on (delays included)."""
+    sent: list[dict] = []
+
+    def record(params, **_) -> None:
+        if params["QueueUrl"] == notifications.deadline_queue_url:
+            sent.append(params)
+
+    # Before the request is built, the handler sees the call's own parameters.
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-parameter-build.sqs.SendMessage", record)
+    try:
+        yield sent
+    finally:
+        events.unregister("before-parameter-build.sqs.SendMessage", record)
 
 
 class RefusedCall:

@@ -28,7 +28,9 @@ from cutout.output import MAX_MAX_SIDE, MIN_MAX_SIDE, OutputFormat, OutputOption
 from cutout.settings import Settings
 from cutout.views import public_view
 from cutout_api import handler as api_handler
+from cutout_notify.handler import stream_handler
 from tests.support.lambda_runtime import LambdaContext, proxy_event
+from tests.support.stream_events import inserted, stream_event
 
 JPEG_BYTES = b"\xff\xd8\xff" + b"\x00" * 997
 CONFORMANCE_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -40,6 +42,7 @@ DOCUMENTED_STATUSES = {
     ("DELETE", "/v1/jobs/{job_id}"): {"200", "403", "404", "409", "429", "500"},
     ("POST", "/v1/batches"): {"201", "400", "403", "409", "415", "429", "500"},
     ("GET", "/v1/batches/{batch_id}"): {"200", "403", "404", "429", "500"},
+    ("GET", "/v1/stats"): {"200", "403", "404", "429", "500"},
     ("GET", "/v1/health"): {"200", "429", "500"},
     ("GET", "/v1/limits"): {"200", "403", "429", "500"},
     ("GET", "/v1/models"): {"200", "403", "429", "500"},
@@ -533,6 +536,7 @@ def test_the_document_is_the_contract(api):
         ("GET", "/v1/jobs"): "JobPage",
         ("POST", "/v1/batches"): "CreatedBatch",
         ("GET", "/v1/batches/{batch_id}"): "BatchView",
+        ("GET", "/v1/stats"): "OperatorStats",
         ("GET", "/v1/jobs/{job_id}"): "JobView",
         ("DELETE", "/v1/jobs/{job_id}"): "JobView",
         ("GET", "/v1/health"): "Health",
@@ -571,7 +575,7 @@ def test_the_document_is_the_contract(api):
     assert set(schemas["SubjectBox"]["required"]) == {"x", "y", "width", "height"}
 
 
-def test_every_route_answers_as_its_document_says(api, aws, call_handler, monkeypatch):
+def test_every_route_answers_as_its_document_says(api, aws, operator_aws, call_handler, monkeypatch):
     """Each documented status the function itself sends, produced for real and checked (by the
     api fixture) against the document; 429 is API Gateway's, and so is 403 on the routes that only
     read the function's settings, which cannot fail on their own either."""
@@ -611,6 +615,9 @@ def test_every_route_answers_as_its_document_says(api, aws, call_handler, monkey
     record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item] * 2}, {"Idempotency-Key": "k"}))
     record(get_batch, api("GET", f"/v1/batches/{batch['batch_id']}"))
     record(get_batch, api("GET", "/v1/batches/00000000-0000-4000-8000-000000000000"))
+    stats = ("GET", "/v1/stats")
+    record(stats, call_handler(proxy_event("GET", "/v1/stats", api_key_id=operator_aws["admin"])))
+    record(stats, call_handler(proxy_event("GET", "/v1/stats", api_key_id=operator_aws["free"])))
     for route in (post, listing, get, delete, post_batch, get_batch):
         path = route[1].format(job_id=finished["job_id"], batch_id=batch["batch_id"])
         record(route, call_handler(proxy_event(route[0], path, {"jobs": [batch_item]}, api_key_id=None)))
@@ -623,9 +630,12 @@ def test_every_route_answers_as_its_document_says(api, aws, call_handler, monkey
     record(listing, api("GET", "/v1/jobs"))
     record(post_batch, api("POST", "/v1/batches", {"jobs": [batch_item]}))
     record(get_batch, api("GET", f"/v1/batches/{batch['batch_id']}"))
+    boto3.client("dynamodb").delete_table(TableName=settings().stats_table_name)
+    record(stats, call_handler(proxy_event("GET", "/v1/stats", api_key_id=operator_aws["admin"])))
     monkeypatch.setenv("API_AUTH", "none")
     settings.cache_clear()
     record(listing, api("GET", "/v1/jobs"))
+    record(stats, api("GET", "/v1/stats"))
 
     documented = {(route, status) for route, statuses in DOCUMENTED_STATUSES.items() for status in statuses}
     gateways_own = {(route, "429") for route in DOCUMENTED_STATUSES} | {(route, "403") for route in CANNOT_FAIL}
@@ -968,3 +978,86 @@ def test_another_keys_batch_is_not_found(api, api_as):
     status, body, _ = api_as("testkey-b", "GET", f"/v1/batches/{created['batch_id']}")
 
     assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "callback_url",
+    [
+        "http://93.184.216.34/hook",
+        "https://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://user:pass@93.184.216.34/hook",
+        "https://93.184.216.34/" + "a" * 2048,
+    ],
+)
+def test_a_callback_url_that_is_not_https_to_a_public_host_is_400_naming_it(api, aws, callback_url):
+    status, body, _ = create(api, callback_url=callback_url)
+
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    assert [problem["field"] for problem in body["error"]["details"]["problems"]] == ["callback_url"]
+    assert boto3.resource("dynamodb").Table(aws.table_name).scan()["Items"] == []
+
+
+def test_a_callback_url_to_a_public_address_is_kept_with_the_job(api, aws):
+    status, created, _ = create(api, callback_url="https://93.184.216.34/hook")
+
+    assert status == 201
+    assert aws.jobs.get(created["job_id"], time.time()).callback_url == "https://93.184.216.34/hook"
+
+
+def test_a_local_deployment_takes_an_http_callback_url_on_127_0_0_1(api, aws, monkeypatch):
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "true")
+    settings.cache_clear()
+
+    status, created, _ = create(api, callback_url="http://127.0.0.1:8080/hook")
+
+    assert status == 201
+    assert aws.jobs.get(created["job_id"], time.time()).callback_url == "http://127.0.0.1:8080/hook"
+
+
+def test_a_batch_item_with_a_private_callback_url_is_named(api, aws):
+    items = [
+        {"content_type": "image/jpeg", "content_length": 10, "callback_url": "https://93.184.216.34/hook"},
+        {"content_type": "image/jpeg", "content_length": 10, "callback_url": "https://10.1.2.3/hook"},
+    ]
+
+    status, body, _ = api("POST", "/v1/batches", {"jobs": items})
+
+    assert status == 400
+    assert [problem["field"] for problem in body["error"]["details"]["problems"]] == ["jobs.1.callback_url"]
+    assert boto3.resource("dynamodb").Table(aws.table_name).scan()["Items"] == []
+
+
+@pytest.fixture
+def operator_aws(aws, notifications):
+    """Every queue GET /v1/stats reads, and an API key in a usage plan named as ADMIN_USAGE_PLANS says."""
+    boto3.client("sqs").create_queue(QueueName="cutout-inference-dlq")
+    gateway = boto3.client("apigateway")
+    admin_plan = gateway.create_usage_plan(name="admin")["id"]
+    free_plan = gateway.create_usage_plan(name="free")["id"]
+    keys = {}
+    for plan, plan_id in (("admin", admin_plan), ("free", free_plan)):
+        key_id = gateway.create_api_key(name=f"{plan}-key", enabled=True)["id"]
+        gateway.create_usage_plan_key(usagePlanId=plan_id, keyId=key_id, keyType="API_KEY")
+        keys[plan] = key_id
+    return keys
+
+
+def test_stats_answer_an_admin_key_with_queues_and_counts_and_refuse_other_keys(
+    operator_aws, call_handler, lambda_context
+):
+    _, created, _ = call_handler(proxy_event("POST", "/v1/jobs", {"content_type": "image/jpeg", "content_length": 9}))
+    stored = boto3.resource("dynamodb").Table(settings().table_name).get_item(Key={"job_id": created["job_id"]})
+    stream_handler(stream_event(inserted(stored["Item"])), lambda_context)
+    boto3.client("sqs").send_message(QueueUrl=settings().queue_url, MessageBody="{}")
+
+    status, stats, _ = call_handler(proxy_event("GET", "/v1/stats", api_key_id=operator_aws["admin"]))
+    refused, error, _ = call_handler(proxy_event("GET", "/v1/stats", api_key_id=operator_aws["free"]))
+
+    assert status == 200
+    assert stats["queues"]["inference"] == {"waiting": 1, "in_flight": 0, "oldest_age_s": None}
+    assert set(stats["queues"]) == {"inference", "inference_dead_letters", "webhooks", "notification_dead_letters"}
+    assert stats["jobs"]["last_hour"]["created"] == 1 and stats["jobs"]["last_day"]["created"] == 1
+    assert stats["jobs"]["last_hour"]["failed_by_code"] == {} and stats["bucket_s"] == 300
+    assert (refused, error["error"]["code"]) == (403, "forbidden")

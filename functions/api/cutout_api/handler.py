@@ -25,7 +25,9 @@ from cutout.aws import (
     idempotency_store,
     job_repository,
     object_store,
+    operator_stats,
     settings,
+    usage_plans_of,
 )
 from cutout.batches import Batch, BatchStatus, all_or_nothing, batch_status, status_counts
 from cutout.browser import ANSWER_HEADERS, CorsPolicy
@@ -43,11 +45,13 @@ from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.formats import ACCEPTED_UPLOAD_TYPES
 from cutout.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_WINDOW_S, MAX_IDEMPOTENCY_KEY_CHARS
 from cutout.jobs import Job, JobRequest, JobStatus
-from cutout.keys import is_job_id, new_job_id, result_key
+from cutout.keys import is_job_id, new_job_id
 from cutout.limits import ServiceLimits, service_limits
 from cutout.models import MODELS, ModelCatalogue, model_catalogue
 from cutout.output import OUTPUT_OPTIONS_SCHEMA, OutputOptions
-from cutout.views import JobView, public_view
+from cutout.stats import OperatorStats
+from cutout.views import JobView, client_view, public_view, view_json
+from cutout.webhooks import MAX_CALLBACK_URL_CHARS
 
 logger = Logger()
 tracer = Tracer()
@@ -108,6 +112,12 @@ class CreateJobBody(BaseModel):
         description="a model from GET /v1/models; omitted: the deployment's default",
         json_schema_extra={"enum": list(MODELS)},
     )
+    # Any string to pydantic: the domain says what is wrong with a URL it refuses.
+    callback_url: str | None = Field(
+        default=None,
+        max_length=MAX_CALLBACK_URL_CHARS,
+        description="an https URL on a public host, POSTed the job's outcome, signed, when the job ends",
+    )
 
 
 class CreateBatchBody(BaseModel):
@@ -162,7 +172,7 @@ class Health(BaseModel):
 
 OPENAPI_ERROR_DESCRIPTIONS = {
     400: "the request is not valid; `details.problems` names each bad field",
-    403: "no API key, or one this API does not know (x-api-key header)",
+    403: "no API key, or one this API does not know (x-api-key header); on GET /v1/stats, a key of no admin plan",
     404: "no such job or batch: unknown, malformed, expired, or another API key's",
     409: "the job has started processing and can no longer be cancelled; or the Idempotency-Key was "
     "used with another body, or its first request is still in progress",
@@ -287,19 +297,15 @@ def job_not_found(job_id: str) -> JobRejected:
 def settle(job: Job, now: float) -> Job:
     """The job, first moved on if a deadline passed: a poll never waits on a lost worker or an
     upload that will not come."""
-    move = job_rules.overdue_move(job, settings(), now)
-    if move is None:
-        return job
-    target, error = move
-    moved = job_repository().transition(job.job_id, job.status, target, now, error=error)
-    if moved is None:  # something else moved it first: read what it is now
-        current = job_repository().get(job.job_id, now)
-        return job if current is None else settle(current, now)
+    current, moved_to = job_repository().settle(job, settings(), now)
+    if moved_to is not None:
+        record_overdue_move(job, moved_to)
+    return current
+
+
+def record_overdue_move(job: Job, target: JobStatus) -> None:
     logger.warning("moved an overdue job", extra={"job_id": job.job_id, "from": job.status, "to": target})
-    metrics.add_metric(
-        name="JobsExpired" if target is JobStatus.EXPIRED else "JobsStalled", unit=MetricUnit.Count, value=1
-    )
-    return moved
+    metrics.add_metric(name=job_rules.overdue_metric(target), unit=MetricUnit.Count, value=1)
 
 
 def load_job(job_id: str, now: float) -> Job:
@@ -310,22 +316,12 @@ def load_job(job_id: str, now: float) -> Job:
     return settle(job, now)
 
 
-JOB_VIEW = TypeAdapter(JobView)
-
-
 def job_response(view: JobView) -> Response:
-    return json_response(200, JOB_VIEW.dump_python(view, mode="json"))
+    return json_response(200, view_json(view))
 
 
 def job_view(job: Job, now: float) -> JobView:
-    """The job as a client reads it, with a fresh result URL while its result is available."""
-    if not job_rules.result_is_available(job, now):
-        return public_view(job, now)
-    lifetime_s = job_rules.result_url_lifetime_s(job, settings(), now)
-    url = object_store().presign_download(
-        result_key(job.job_id, job.output_format.extension), lifetime_s, job_rules.download_filename(job)
-    )
-    return public_view(job, now, url, now + lifetime_s)
+    return client_view(job, now, settings(), object_store().presign_download)
 
 
 def created_view(job: Job, now: float) -> CreatedJob:
@@ -351,6 +347,7 @@ def job_request(body: CreateJobBody, owner: str | None, batch_id: str | None = N
         model=body.model,
         owner=owner,
         batch_id=batch_id,
+        callback_url=body.callback_url,
     )
 
 
@@ -574,6 +571,25 @@ def cancel_job(job_id: str):
         )
     metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
     return job_response(public_view(cancelled, now))
+
+
+OPERATOR_STATS = TypeAdapter(OperatorStats)
+
+
+@app.get(
+    "/v1/stats",
+    summary="Queues and job counts of the last hour and day, for operators (keys of an admin usage plan only)",
+    responses=documented(200, OperatorStats, 404),
+)
+@tracer.capture_method
+def stats():
+    owner = caller()
+    if settings().api_auth == ApiAuth.NONE:
+        raise JobRejected(ErrorCode.NOT_FOUND, "stats need API keys: this deployment has api_auth none")
+    if not usage_plans_of(owner) & settings().admin_plans:
+        raise JobRejected(ErrorCode.FORBIDDEN, "GET /v1/stats needs a key of an admin usage plan")
+    current = operator_stats(settings().watched_queues, settings().stats_table_name, time.time())
+    return json_response(200, OPERATOR_STATS.dump_python(current, mode="json"))
 
 
 # OpenAPI's way to say a route needs no credentials: one requirement with no scheme in it.

@@ -12,7 +12,6 @@ SQS redelivers only that message; on the last allowed receive the job is failed 
 no job waits in processing for a worker that will not come back.
 """
 
-import json
 import time
 from dataclasses import asdict
 
@@ -24,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from cutout.aws import ObjectMissing, ObjectTooLarge, job_repository, object_store, settings
 from cutout.errors import ErrorCode, ErrorDetail, JobRejected
 from cutout.jobs import Job, JobStatus, ResultFile, is_last_attempt, prepared_byte_limit
-from cutout.keys import is_job_id, prepared_key, result_key
+from cutout.keys import job_id_in_message, prepared_key, result_key
 from cutout_inference.engine import BackgroundRemover, UnreadableImageError
 
 logger = Logger()
@@ -37,12 +36,9 @@ processor = BatchProcessor(event_type=EventType.SQS, logger=logger)
 
 def job_id_of(record: SQSRecord) -> str:
     try:
-        job_id = json.loads(record.body)["job_id"]
-    except (ValueError, TypeError, KeyError) as error:
-        raise ValueError(f"message {record.message_id} is not a job message") from error
-    if not isinstance(job_id, str) or not is_job_id(job_id):
-        raise ValueError(f"message {record.message_id} names no valid job id")
-    return job_id
+        return job_id_in_message(record.body)
+    except ValueError as error:
+        raise ValueError(f"message {record.message_id}: {error}") from error
 
 
 @tracer.capture_method

@@ -6,6 +6,7 @@ deleted, as on AWS within the first hours: the application filters on read).
 """
 
 from localstack.aws.api.dynamodb import DynamodbApi
+from localstack.aws.api.dynamodbstreams import DynamodbstreamsApi
 from localstack.services.plugins import Service, aws_provider
 
 
@@ -18,3 +19,14 @@ def dynamodb_moto():
     from localstack.services.moto import MotoFallbackDispatcher
 
     return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+class MotoDynamoDBStreamsProvider(DynamodbstreamsApi):
+    """Implements nothing itself: moto's streams read moto's tables, which the provider above serves."""
+
+
+@aws_provider(api="dynamodbstreams", name="moto")
+def dynamodbstreams_moto():
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    return Service.for_provider(MotoDynamoDBStreamsProvider(), dispatch_table_factory=MotoFallbackDispatcher)

@@ -8,11 +8,11 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -31,10 +31,23 @@ from cutout.jobs import (
     check_transition,
     is_live,
     iso,
+    overdue_move,
 )
+from cutout.keys import job_message
 from cutout.models import MODEL_BEFORE_CHOICE
 from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
+from cutout.stats import (
+    BUCKET_RETENTION_S,
+    DAY_S,
+    HOUR_S,
+    STATS_PARTITION_KEY,
+    STATS_TTL_ATTRIBUTE,
+    OperatorStats,
+    QueueState,
+    buckets_within,
+    operator_view,
+)
 
 
 class ObjectMissing(Exception):
@@ -251,6 +264,19 @@ class JobRepository:
         attributes = self._update(job_id, update)
         return None if attributes is None else job_from_item(attributes)
 
+    def settle(self, job: Job, settings: Settings, now: float) -> tuple[Job, JobStatus | None]:
+        """The job, first moved on if its deadline passed (cutout.jobs.overdue_move), and the status
+        this call moved it to (None: on time, or something else moved it first)."""
+        move = overdue_move(job, settings, now)
+        if move is None:
+            return job, None
+        target, error = move
+        moved = self.transition(job.job_id, job.status, target, now, error=error)
+        if moved is not None:
+            return moved, target
+        current = self.get(job.job_id, now)  # something else moved it first: settle what it is now
+        return (job, None) if current is None else self.settle(current, settings, now)
+
     def mark_handed_over(self, job_id: str, now: float) -> bool:
         """Record, once, that a queued job's message was sent; False if it already was or the job
         moved on. It is no transition: the job stays queued and updated_at keeps its meaning."""
@@ -259,6 +285,15 @@ class JobRepository:
         update.require(f"{update.name('status')} = {update.value(JobStatus.QUEUED.value)}")
         update.require(f"attribute_not_exists({handed_over})")
         update.set(handed_over, iso(now))
+        return self._update(job_id, update) is not None
+
+    def mark_callback_delivered(self, job_id: str, now: float) -> bool:
+        """Record, once, that the job's callback URL answered its delivery; False if it already was."""
+        update = _Update()
+        delivered = update.name("callback_delivered_at")
+        update.require(f"attribute_not_exists({delivered})")
+        update.require(f"attribute_exists({update.name(PARTITION_KEY)})")
+        update.set(delivered, iso(now))
         return self._update(job_id, update) is not None
 
     def _update(self, job_id: str, update: _Update) -> dict | None:
@@ -290,6 +325,48 @@ class BatchRepository:
         item = self._table.get_item(Key={BATCH_PARTITION_KEY: batch_id}, ConsistentRead=True).get("Item")
         batch = Batch(**_plain(item)) if item else None
         return batch if batch and batch.expires_at > now else None
+
+    def mark_completed(self, batch_id: str, now: float) -> bool:
+        """Record, once, that the batch's completion was announced; False if it already was."""
+        try:
+            self._table.update_item(
+                Key={BATCH_PARTITION_KEY: batch_id},
+                UpdateExpression="SET #completed = :now",
+                ConditionExpression="attribute_exists(#key) AND attribute_not_exists(#completed)",
+                ExpressionAttributeNames={"#completed": "completed_at", "#key": BATCH_PARTITION_KEY},
+                ExpressionAttributeValues={":now": iso(now)},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+class StatsCounters:
+    """The five-minute counters of cutout.stats: one item per bucket, one attribute per counter."""
+
+    def __init__(self, table_name: str, dynamodb_resource=None):
+        self._table = (dynamodb_resource or boto3.resource("dynamodb")).Table(table_name)
+
+    def add(self, bucket: str, counter: str, now: float) -> None:
+        self._table.update_item(
+            Key={STATS_PARTITION_KEY: bucket},
+            UpdateExpression="ADD #counter :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            ExpressionAttributeNames={"#counter": counter, "#ttl": STATS_TTL_ATTRIBUTE},
+            ExpressionAttributeValues={":one": 1, ":ttl": int(now + BUCKET_RETENTION_S)},
+        )
+
+    def read(self, buckets: list[str]) -> list[dict]:
+        """The items of those buckets that exist (at most 100 a call, as BatchGetItem takes them)."""
+        client, items = self._table.meta.client, []
+        for start in range(0, len(buckets), 100):
+            request = {self._table.name: {"Keys": [{STATS_PARTITION_KEY: b} for b in buckets[start : start + 100]]}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                items.extend(_plain(item) for item in response["Responses"].get(self._table.name, []))
+                request = response.get("UnprocessedKeys") or None
+        return items
 
 
 class ObjectStore:
@@ -358,12 +435,90 @@ class ObjectStore:
 
 
 class JobQueue:
+    """A queue of job messages, ``{"job_id": ...}``: inference's, the webhook deliveries' or the deadline checks'."""
+
     def __init__(self, queue_url: str, sqs_client=None):
         self.queue_url = queue_url
         self._sqs = sqs_client or boto3.client("sqs")
 
-    def send(self, job_id: str) -> None:
-        self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+    def send(self, job_id: str, delay_s: int = 0) -> None:
+        """delay_s: the message is received no sooner (at most 900, SQS's limit)."""
+        self._sqs.send_message(QueueUrl=self.queue_url, MessageBody=job_message(job_id), DelaySeconds=delay_s)
+
+    def retry_after(self, receipt_handle: str, delay_s: int) -> None:
+        """Hide a received message for delay_s seconds: the next attempt comes no sooner."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay_s
+        )
+
+    def depths(self) -> dict[str, int]:
+        """Messages waiting, and received but not yet deleted (in flight)."""
+        names = {"ApproximateNumberOfMessages": "waiting", "ApproximateNumberOfMessagesNotVisible": "in_flight"}
+        attributes = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=list(names))["Attributes"]
+        return {ours: int(attributes[theirs]) for theirs, ours in names.items()}
+
+
+# SQS gives the oldest message's age only as a CloudWatch metric, published each minute.
+AGE_METRIC_WINDOW_S = 300
+
+
+def oldest_message_age_s(queue_url: str, now: float, cloudwatch_client=None) -> int | None:
+    """The latest published age of the queue's oldest message; None without a datapoint (a queue
+    CloudWatch has not seen yet, or an emulator that publishes no SQS metrics)."""
+    client = cloudwatch_client or boto3.client("cloudwatch")
+    points = client.get_metric_statistics(
+        Namespace="AWS/SQS",
+        MetricName="ApproximateAgeOfOldestMessage",
+        Dimensions=[{"Name": "QueueName", "Value": queue_url.rstrip("/").rsplit("/", 1)[-1]}],
+        StartTime=datetime.fromtimestamp(now - AGE_METRIC_WINDOW_S, tz=UTC),
+        EndTime=datetime.fromtimestamp(now, tz=UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return int(max(points, key=lambda point: point["Timestamp"])["Maximum"]) if points else None
+
+
+def operator_stats(queue_urls: Mapping[str, str], stats_table_name: str, now: float) -> OperatorStats:
+    """cutout.stats.operator_view of a deployment, from its queues' attributes and its counters."""
+    queues = {
+        name: QueueState(**JobQueue(url).depths(), oldest_age_s=oldest_message_age_s(url, now))
+        for name, url in queue_urls.items()
+    }
+    counters = StatsCounters(stats_table_name)
+    return operator_view(queues, counters.read(buckets_within(now, HOUR_S)), counters.read(buckets_within(now, DAY_S)))
+
+
+def usage_plans_of(key_id: str, apigateway_client=None) -> set[str]:
+    """The names of the usage plans the API key belongs to."""
+    client = apigateway_client or boto3.client("apigateway")
+    pages = client.get_paginator("get_usage_plans").paginate(keyId=key_id)
+    return {plan["name"] for page in pages for plan in page.get("items", [])}
+
+
+class EventBus:
+    def __init__(self, bus_name: str, events_client=None):
+        self.bus_name = bus_name
+        self._events = events_client or boto3.client("events")
+
+    def publish(self, source: str, detail_type: str, detail: dict) -> None:
+        """One event; raises if EventBridge did not take it, so the stream record is retried."""
+        entry = {
+            "EventBusName": self.bus_name,
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+        }
+        response = self._events.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            failure = response["Entries"][0]
+            raise RuntimeError(
+                f"EventBridge refused the event: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}"
+            )
+
+
+def secret_value(secret_arn: str, secrets_client=None) -> str:
+    client = secrets_client or boto3.client("secretsmanager")
+    return client.get_secret_value(SecretId=secret_arn)["SecretString"]
 
 
 # One of each per Lambda container, made on first use and reused by every invocation: creating
@@ -384,7 +539,10 @@ def batch_repository() -> BatchRepository:
 
 
 @functools.cache
-def idempotency_store() -> DynamoDBPersistenceLayer:
+def idempotency_store():
+    # Imported here: only the api function uses it, and the other stages would pay for it at cold start.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(
         table_name=settings().idempotency_table_name,
         key_attr=IDEMPOTENCY_PARTITION_KEY,
@@ -402,4 +560,42 @@ def job_queue() -> JobQueue:
     return JobQueue(settings().queue_url)
 
 
-SERVICES = (settings, job_repository, batch_repository, idempotency_store, object_store, job_queue)
+@functools.cache
+def webhook_queue() -> JobQueue:
+    return JobQueue(settings().webhook_queue_url)
+
+
+@functools.cache
+def deadline_queue() -> JobQueue:
+    return JobQueue(settings().deadline_queue_url)
+
+
+@functools.cache
+def event_bus() -> EventBus:
+    return EventBus(settings().event_bus_name)
+
+
+@functools.cache
+def stats_counters() -> StatsCounters:
+    return StatsCounters(settings().stats_table_name)
+
+
+@functools.cache
+def webhook_secret() -> str:
+    """Read once per container: a rotated secret reaches new containers."""
+    return secret_value(settings().webhook_secret_arn)
+
+
+SERVICES = (
+    settings,
+    job_repository,
+    batch_repository,
+    idempotency_store,
+    object_store,
+    job_queue,
+    webhook_queue,
+    deadline_queue,
+    event_bus,
+    stats_counters,
+    webhook_secret,
+)

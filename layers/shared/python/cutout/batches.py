@@ -28,6 +28,7 @@ class Batch:
     job_ids: list[str]
     expires_at: int
     owner: str | None = None  # as a job's (cutout.clients)
+    completed_at: str | None = None  # when its "Batch Completed" event was sent (cutout.events)
 
 
 def batch_status(statuses: list[JobStatus]) -> BatchStatus:

@@ -16,6 +16,7 @@ from cutout.keys import upload_key
 from cutout.models import chosen_model
 from cutout.output import OutputFormat, OutputOptions, SubjectBox
 from cutout.settings import Settings
+from cutout.webhooks import callback_url_problem
 
 
 class JobStatus(StrEnum):
@@ -98,6 +99,9 @@ class Job:
     owner: str | None = None
     # The batch the job was created in, if any.
     batch_id: str | None = None
+    # Where the job's outcome is POSTed when it ends (cutout.webhooks), and when that was answered 2xx.
+    callback_url: str | None = None
+    callback_delivered_at: str | None = None
     # The one upload a job takes, by its S3 ETag: recorded when the job moves to normalizing, with
     # the bytes already read. The upload URL stays valid for its whole life, so the same key may
     # receive other bytes later; they never reach the job and are deleted.
@@ -183,6 +187,7 @@ class JobRequest:
     model: str | None = None  # None: the deployment's default
     owner: str | None = None  # the caller (cutout.clients.caller_of)
     batch_id: str | None = None
+    callback_url: str | None = None
 
 
 def iso(epoch_s: float) -> str:
@@ -203,6 +208,14 @@ def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) ->
             f"the image is {request.content_length} bytes; the limit is {settings.max_upload_bytes} bytes",
             {"max_bytes": settings.max_upload_bytes},
         )
+    if request.callback_url is not None:
+        problem = callback_url_problem(request.callback_url, settings.webhook_allow_private)
+        if problem is not None:
+            raise JobRejected(
+                ErrorCode.BAD_REQUEST,
+                f"callback_url {problem}",
+                {"problems": [{"field": "callback_url", "problem": problem}]},
+            )
     return Job(
         job_id=job_id,
         status=JobStatus.AWAITING_UPLOAD,
@@ -219,6 +232,7 @@ def new_job(job_id: str, request: JobRequest, settings: Settings, now: float) ->
         filename=request.filename or None,
         owner=request.owner,
         batch_id=request.batch_id,
+        callback_url=request.callback_url,
     )
 
 
@@ -264,33 +278,61 @@ def result_expired_error(job: Job) -> ErrorDetail:
     )
 
 
-def overdue_move(job: Job, settings: Settings, now: float) -> tuple[JobStatus, ErrorDetail] | None:
-    """Where a job must go because a deadline passed, with the reason; None while it is on time.
+def deadline_of(job: Job, settings: Settings) -> float | None:
+    """When the job must have left its current state (epoch seconds); None for a terminal job.
 
-    A job still waiting for its upload after the URL's life expires. A job that sat in a working
-    state past its limit lost its worker for good (retries exhausted, a crash on the last
-    attempt, a message dead-lettered while queued) and fails rather than hang. The API applies
-    the move when it reads the job, conditionally, so a late S3 event or worker finds it moved.
+    A job still waiting for its upload expires when the URL's life ends. A job that sits in a
+    working state past its limit lost its worker for good (retries exhausted, a crash on the last
+    attempt, a message dead-lettered while queued) and fails rather than hang.
     """
     if job.status is JobStatus.AWAITING_UPLOAD:
-        if now <= job.upload_expires_at:
-            return None
-        return JobStatus.EXPIRED, ErrorDetail(
-            ErrorCode.UPLOAD_NOT_RECEIVED, "no image was uploaded before the upload URL expired"
-        )
+        return job.upload_expires_at
     limits = {
         JobStatus.NORMALIZING: settings.stall_timeout_s,
         JobStatus.QUEUED: settings.queued_timeout_s,
         JobStatus.PROCESSING: settings.stall_timeout_s,
     }
-    # Only transitions change updated_at, so it is when the job entered its current state.
-    if job.status not in limits or now - datetime.fromisoformat(job.updated_at).timestamp() <= limits[job.status]:
+    if job.status not in limits:
         return None
+    # Only transitions change updated_at, so it is when the job entered its current state.
+    return datetime.fromisoformat(job.updated_at).timestamp() + limits[job.status]
+
+
+def overdue_move(job: Job, settings: Settings, now: float) -> tuple[JobStatus, ErrorDetail] | None:
+    """Where a job must go because its deadline passed, with the reason; None while it is on time.
+
+    Applied conditionally by whoever finds the job overdue first: the API when it reads the job,
+    the notifier's deadline check when the deadline comes. A late S3 event or worker finds it moved.
+    """
+    deadline = deadline_of(job, settings)
+    if deadline is None or now <= deadline:
+        return None
+    if job.status is JobStatus.AWAITING_UPLOAD:
+        return JobStatus.EXPIRED, ErrorDetail(
+            ErrorCode.UPLOAD_NOT_RECEIVED, "no image was uploaded before the upload URL expired"
+        )
     if job.status is JobStatus.QUEUED:
-        message = f"the job waited more than {limits[job.status]} s for inference; please submit it again"
+        message = f"the job waited more than {settings.queued_timeout_s} s for inference; please submit it again"
     else:
         message = f"the job made no progress while {job.status}; its retries ran out. Please submit it again"
     return JobStatus.FAILED, ErrorDetail(ErrorCode.STALLED, message)
+
+
+def overdue_metric(target: JobStatus) -> str:
+    """The metric an overdue move counts in, whoever applied it."""
+    return "JobsExpired" if target is JobStatus.EXPIRED else "JobsStalled"
+
+
+# SQS delays a message by at most 15 minutes: a later deadline is checked again, as often as needed.
+MAX_CHECK_DELAY_S = 900
+
+
+def check_delay_s(job: Job, settings: Settings, now: float) -> int | None:
+    """How long to wait before checking the job's deadline (a second past it); None for a terminal job."""
+    deadline = deadline_of(job, settings)
+    if deadline is None:
+        return None
+    return max(0, min(MAX_CHECK_DELAY_S, math.ceil(deadline - now) + 1))
 
 
 def result_url_lifetime_s(job: Job, settings: Settings, now: float) -> int:

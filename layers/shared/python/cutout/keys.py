@@ -1,5 +1,6 @@
-"""S3 key names. They derive from the server-generated job id only: no user input reaches a key."""
+"""S3 key names and queue messages. They derive from the server-generated job id only: no user input reaches a key."""
 
+import json
 import uuid
 
 UPLOADS_PREFIX = "uploads/"
@@ -38,3 +39,19 @@ def job_id_from_upload_key(key: str) -> str | None:
         return None
     candidate = key[len(UPLOADS_PREFIX) :]
     return candidate if is_job_id(candidate) else None
+
+
+def job_message(job_id: str) -> str:
+    """The body of a queue message about one job (inference's and the webhook deliveries')."""
+    return json.dumps({"job_id": job_id})
+
+
+def job_id_in_message(body: str) -> str:
+    """The job a queue message names, or ValueError when it names no valid one."""
+    try:
+        job_id = json.loads(body)["job_id"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError("not a job message") from error
+    if not isinstance(job_id, str) or not is_job_id(job_id):
+        raise ValueError("the message names no valid job id")
+    return job_id

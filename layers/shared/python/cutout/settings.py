@@ -18,7 +18,13 @@ def read_origins(raw: str) -> Origins:
     return tuple(origin.strip() for origin in raw.split(",") if origin.strip()) or (ANY_ORIGIN,)
 
 
-READERS = {int: int, str: str, Origins: read_origins}
+def read_flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError(f"expected true or false, not {raw!r}")
+    return raw.lower() == "true"
+
+
+READERS = {int: int, str: str, bool: read_flag, Origins: read_origins}
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,18 @@ class Settings:
     idempotency_table_name: str = ""
     bucket_name: str = ""
     queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    notification_dead_letter_queue_url: str = ""
+    stats_table_name: str = ""
+    # The usage plans whose keys may read GET /v1/stats (comma-separated names; cdk.json marks them admin).
+    admin_usage_plans: str = ""
+    # Where jobs' terminal events go (cutout.events), the queue of webhook deliveries, and the
+    # Secrets Manager secret that signs them.
+    event_bus_name: str = ""
+    webhook_queue_url: str = ""
+    # Where each new job's deadline check waits (cutout.jobs.check_delay_s).
+    deadline_queue_url: str = ""
+    webhook_secret_arn: str = ""
     # api_key: API Gateway requires a key and each job belongs to the key that created it.
     # none: anyone may call, and a job's id is what lets a client read or cancel it.
     api_auth: str = ApiAuth.API_KEY.value
@@ -46,6 +64,13 @@ class Settings:
     max_receive_count: int = 3
     stall_timeout_s: int = 1800
     queued_timeout_s: int = 21600
+    # A webhook delivery is tried this many times, waiting first_retry_s after the first failure
+    # and RETRY_GROWTH times longer after each next (cutout.webhooks), then dead-lettered.
+    webhook_attempts: int = 8
+    webhook_first_retry_s: int = 5
+    webhook_timeout_s: int = 10
+    # Callback URLs may be http and resolve to private addresses: only for a local deployment's tests.
+    webhook_allow_private: bool = False
     allowed_origins: Origins = (ANY_ORIGIN,)
     # "virtual" on AWS; "path" where bucket host names do not resolve (LocalStack).
     s3_addressing_style: str = "virtual"
@@ -53,6 +78,20 @@ class Settings:
     # networks' files in the inference stage.
     default_model: str = DEFAULT_MODEL
     cutout_model_dir: str = "/opt/models"
+
+    @property
+    def admin_plans(self) -> frozenset[str]:
+        return frozenset(plan for plan in self.admin_usage_plans.split(",") if plan)
+
+    @property
+    def watched_queues(self) -> dict[str, str]:
+        """cutout.stats.WATCHED_QUEUES' URLs."""
+        return {
+            "inference": self.queue_url,
+            "inference_dead_letters": self.dead_letter_queue_url,
+            "webhooks": self.webhook_queue_url,
+            "notification_dead_letters": self.notification_dead_letter_queue_url,
+        }
 
     @classmethod
     def from_env(cls, environ=None) -> "Settings":
@@ -74,6 +113,8 @@ class Settings:
             raise ValueError("time limits must be positive")
         if self.result_url_ttl_s > self.result_ttl_s:
             raise ValueError("RESULT_URL_TTL_S must not outlive RESULT_TTL_S")
+        if min(self.webhook_attempts, self.webhook_first_retry_s, self.webhook_timeout_s) <= 0:
+            raise ValueError("webhook attempts and times must be positive")
         if self.api_auth not in ApiAuth:
             raise ValueError(f"API_AUTH must be one of {', '.join(ApiAuth)}")
         if not 1 <= self.max_batch_jobs <= MAX_BATCH_JOBS:

@@ -1,10 +1,28 @@
 """A job as a client reads it: the body of GET /v1/jobs/{id}, whose OpenAPI schema is made from
 these definitions too."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
+from pydantic import TypeAdapter
+
 from cutout.errors import ErrorDetail
-from cutout.jobs import Job, JobStatus, ResultFile, effective_status, iso, result_expired_error
+from cutout.jobs import (
+    Job,
+    JobStatus,
+    ResultFile,
+    download_filename,
+    effective_status,
+    iso,
+    result_expired_error,
+    result_is_available,
+    result_url_lifetime_s,
+)
+from cutout.keys import result_key
+from cutout.settings import Settings
+
+# Presigns a download: (key, lifetime in seconds, attachment filename) → URL.
+PresignDownload = Callable[[str, int, str], str]
 
 
 @dataclass(frozen=True)
@@ -48,3 +66,21 @@ def public_view(
         error=result_expired_error(job) if result_is_gone else job.error,
         result=result,
     )
+
+
+def client_view(job: Job, now: float, settings: Settings, presign_download: PresignDownload) -> JobView:
+    """The job as a client reads it (the API's answer, a webhook's body), with a fresh result URL
+    while its result is available."""
+    if not result_is_available(job, now):
+        return public_view(job, now)
+    lifetime_s = result_url_lifetime_s(job, settings, now)
+    url = presign_download(result_key(job.job_id, job.output_format.extension), lifetime_s, download_filename(job))
+    return public_view(job, now, url, now + lifetime_s)
+
+
+JOB_VIEW = TypeAdapter(JobView)
+
+
+def view_json(view: JobView) -> dict:
+    """The view as JSON holds it: the body of GET /v1/jobs/{id} and of a webhook."""
+    return JOB_VIEW.dump_python(view, mode="json")
