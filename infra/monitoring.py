@@ -39,61 +39,36 @@ class Monitoring(Construct):
     ):
         super().__init__(scope, id)
         self.alarms: list[cloudwatch.Alarm] = [
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "DeadLetters",
-                alarm_description="Jobs whose inference failed on every attempt are in the dead-letter queue",
-                metric=dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "Jobs whose inference failed on every attempt are in the dead-letter queue",
+                dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "NotificationDeadLetters",
-                alarm_description=(
-                    "Webhook deliveries ran out of attempts, deadline checks kept failing,"
-                    " or the notifier gave up on stream records"
-                ),
-                metric=notification_dead_letters.metric_approximate_number_of_messages_visible(
+                "Webhook deliveries ran out of attempts, deadline checks kept failing,"
+                " or the notifier gave up on stream records",
+                notification_dead_letters.metric_approximate_number_of_messages_visible(
                     period=PERIOD, statistic="Maximum"
                 ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "ApiServerErrors",
-                alarm_description="The API answered 5xx: a bug, or an AWS service it calls failing",
-                metric=api.metric_server_error(period=ERROR_PERIOD, statistic="Sum"),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                "The API answered 5xx: a bug, or an AWS service it calls failing",
+                api.metric_server_error(period=ERROR_PERIOD, statistic="Sum"),
             ),
-            cloudwatch.Alarm(
-                self,
+            self._alarm(
                 "QueueAge",
-                alarm_description=f"A job has waited over {settings.queue_age_alarm_s} s for inference",
-                metric=queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                f"A job has waited over {settings.queue_age_alarm_s} s for inference",
+                queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
                 threshold=settings.queue_age_alarm_s,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 evaluation_periods=QUEUE_AGE_PERIODS,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
             *(
-                cloudwatch.Alarm(
-                    self,
+                self._alarm(
                     f"{name.title()}Errors",
-                    alarm_description=f"The {name} function raised errors",
-                    metric=function.metric_errors(period=ERROR_PERIOD, statistic="Sum"),
-                    threshold=0,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    f"The {name} function raised errors",
+                    function.metric_errors(period=ERROR_PERIOD, statistic="Sum"),
                 )
                 for name, function in functions.items()
             ),
@@ -141,3 +116,18 @@ class Monitoring(Construct):
         for alarm in self.alarms:
             alarm.add_alarm_action(notify)
             alarm.add_ok_action(notify)
+
+    def _alarm(
+        self, id: str, description: str, metric: cloudwatch.IMetric, threshold: float = 0, evaluation_periods: int = 1
+    ) -> cloudwatch.Alarm:
+        """An alarm when metric goes above threshold; no data (an idle stack) is no breach."""
+        return cloudwatch.Alarm(
+            self,
+            id,
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,13 +1,11 @@
 """What tells clients a job ended: the event bus, the webhook delivery queue, the deadline check
 queue, their dead letters, and the secret that signs deliveries."""
 
-from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.queues import DEAD_LETTER_RETENTION_DAYS
+from infra.queues import dead_letter_queue, work_queue
 from infra.settings import VISIBILITY_TIMEOUT_FACTOR, StackSettings
 
 # Long enough that no receiver can guess or exhaust it; letters and digits only, so it pastes cleanly.
@@ -29,30 +27,18 @@ class Notifications(Construct):
         )
         # Webhook deliveries that ran out of attempts, deadline checks that kept failing, and stream
         # records the notifier gave up on.
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(DEAD_LETTER_RETENTION_DAYS),
-        )
-        self.webhooks = sqs.Queue(
+        self.dead_letters = dead_letter_queue(self, "DeadLetters")
+        self.webhooks = work_queue(
             self,
             "Webhooks",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * settings.sizes["deliver"].timeout_s),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=settings.service.webhook_attempts, queue=self.dead_letters
-            ),
+            visibility_timeout_s=VISIBILITY_TIMEOUT_FACTOR * settings.sizes["deliver"].timeout_s,
+            max_receive_count=settings.service.webhook_attempts,
+            dead_letters=self.dead_letters,
         )
-        self.deadlines = sqs.Queue(
+        self.deadlines = work_queue(
             self,
             "Deadlines",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * settings.sizes["deadlines"].timeout_s),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=settings.service.max_receive_count, queue=self.dead_letters
-            ),
+            visibility_timeout_s=VISIBILITY_TIMEOUT_FACTOR * settings.sizes["deadlines"].timeout_s,
+            max_receive_count=settings.service.max_receive_count,
+            dead_letters=self.dead_letters,
         )

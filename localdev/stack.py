@@ -202,19 +202,11 @@ def first_usage_plan(deployed: dict) -> str:
 
 def local_api_key(api_url: str, plan: str, recorded: dict) -> tuple[str, str]:
     """(id, value) of the local stack's key in that plan: the one stack.json records while the API
-    still has it there, else a new key. boto3 and cutout_cli are the venv's, imported only here:
-    `make down` runs this module with any python3."""
-    import boto3
-
+    still has it there, else a new key. cutout_cli is the venv's, imported only here: `make down`
+    runs this module with any python3."""
     from cutout_cli import keys
 
-    client = boto3.client(
-        "apigateway",
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    client = local_client("apigateway")
     rest_api_id = keys.rest_api_id_of(api_url)
     key_id, value = recorded.get("api_key_id"), recorded.get("api_key")
     if key_id and value and any(k.id == key_id and k.plan == plan for k in keys.list_keys(client, rest_api_id)):
@@ -226,16 +218,17 @@ def local_api_key(api_url: str, plan: str, recorded: dict) -> tuple[str, str]:
 
 def local_secret(secret_arn: str) -> str:
     """The webhook secret's value, which a local receiver verifies signatures with."""
+    return local_client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+
+
+def local_client(service: str):
+    """A client of LocalStack's. boto3 is the venv's, imported only here: `make down` runs this
+    module with any python3."""
     import boto3
 
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=ENDPOINT,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+    return boto3.client(
+        service, endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
     )
-    return client.get_secret_value(SecretId=secret_arn)["SecretString"]
 
 
 def recorded_stack() -> dict:

@@ -1,10 +1,11 @@
 """The notifier: what follows a job's end, from the jobs table's stream, and webhook deliveries.
 
-``stream_handler`` reads every change of a job item. A new job adds to the created counter; a job
-that reached a terminal status gets its EventBridge event, its webhook delivery queued (when it
-named a callback URL), its end counted, and its batch's "Batch Completed" event once the batch's
-last job ended. A record that fails is retried with the rest of its batch after it (Powertools
-reports the first failure), so every end is announced at least once.
+``stream_handler`` reads every change of a job item. A new job adds to the created counter and
+gets its deadline check scheduled; a job that reached a terminal status gets its EventBridge
+event, its webhook delivery queued (when it named a callback URL), its end counted, and its
+batch's "Batch Completed" event once the batch's last job ended. A record that fails is retried
+with the records after it (Lambda resumes at the first failure Powertools reports), so every end
+is announced at least once.
 
 ``deadline_handler`` checks each new job when its deadline comes (cutout.jobs.deadline_of, the
 stream schedules the first check): an upload that never came expires the job, a lost worker fails

@@ -480,8 +480,9 @@ def oldest_message_age_s(queue_url: str, now: float, cloudwatch_client=None) -> 
 
 def operator_stats(queue_urls: Mapping[str, str], stats_table_name: str, now: float) -> OperatorStats:
     """cutout.stats.operator_view of a deployment, from its queues' attributes and its counters."""
+    sqs, cloudwatch = boto3.client("sqs"), boto3.client("cloudwatch")
     queues = {
-        name: QueueState(**JobQueue(url).depths(), oldest_age_s=oldest_message_age_s(url, now))
+        name: QueueState(**JobQueue(url, sqs).depths(), oldest_age_s=oldest_message_age_s(url, now, cloudwatch))
         for name, url in queue_urls.items()
     }
     counters = StatsCounters(stats_table_name)
