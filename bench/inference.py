@@ -6,7 +6,8 @@ PNG bytes; cold start (imports + session) in a fresh interpreter; peak RSS; and 
 a fresh venv holding only the inference image's requirements. Each side runs in its own
 subprocess so one's memory and caches cannot flatter the other. Then, at 2 and 12 MP, what output
 options cost: ours with each of OPTION_VARIANTS against the default path (png, no options),
-interleaved run by run in the same worker. Last, per model a job may name (cutout.models): cold
+interleaved run by run in the same worker; and where ours spends its time, step by step (decode,
+model input, ONNX run, mask upscale, cut-out, PNG encode). Last, per model a job may name (cutout.models): cold
 start, median time at each size and peak RSS, each model in a fresh interpreter of its own.
 Nothing is asserted.
 
@@ -84,6 +85,9 @@ def timing_worker(side: str) -> None:
 
         def run(data: bytes, variant: str = "png") -> bytes:
             return remover.remove_background(data, options[variant]).body
+
+        def stages(data: bytes) -> dict[str, float]:
+            return stage_seconds(remover, data)
     else:
         from rembg import new_session, remove
 
@@ -97,12 +101,58 @@ def timing_worker(side: str) -> None:
         command = command.strip()
         if command == "rss":
             answer = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        elif command.startswith("stages "):
+            answer = stages(inputs[command.split()[1]])
         else:
             label, *variant = command.split()
             started = time.perf_counter()
             output = run(inputs[label], *variant)
             answer = {"seconds": time.perf_counter() - started, "bytes": len(output)}
         print(json.dumps(answer), flush=True)
+
+
+STAGES = ("decode", "model input", "ONNX run", "mask upscale", "cut-out", "PNG encode")
+
+
+def stage_seconds(remover, data: bytes) -> dict[str, float]:
+    """The default path (PNG, no options) of a one-network model, one step at a time, as
+    BackgroundRemover.remove_background runs it; seconds per STAGES name."""
+    import numpy as np
+    from PIL import Image
+
+    from cutout_inference.engine import RESAMPLING, cut_out, decode_image, encode_png
+
+    (network,) = remover.networks
+    seconds, started = {}, time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        seconds[stage], started = now - started, now
+
+    rgb, _ = decode_image(data)
+    lap("decode")
+    model_input = network.model_input(rgb)
+    lap("model input")
+    mask, _ = network.predict(model_input)
+    lap("ONNX run")
+    alpha = Image.fromarray((mask * 255).astype(np.uint8), mode="L").resize(rgb.size, RESAMPLING)
+    lap("mask upscale")
+    image = cut_out(rgb, alpha)
+    lap("cut-out")
+    encode_png(image)
+    lap("PNG encode")
+    return seconds
+
+
+def stage_timings(worker: "Worker", repeats: int) -> dict[str, dict[str, float]]:
+    """Per size: the median seconds of each of STAGES."""
+    timings = {}
+    for label, _, _ in SIZES:
+        worker.ask(f"stages {label}")  # warm-up
+        runs = [worker.ask(f"stages {label}") for _ in range(repeats)]
+        timings[label] = {stage: statistics.median(run[stage] for run in runs) for stage in STAGES}
+    return timings
 
 
 class Worker:
@@ -143,6 +193,7 @@ def run_timings(repeats: int) -> dict:
         for side, worker in workers.items():
             results[side]["peak_rss_mb"] = worker.ask("rss")["peak_rss_mb"]
         results["options"] = option_timings(workers["ours"], repeats)
+        results["stages"] = stage_timings(workers["ours"], repeats)
     finally:
         for worker in workers.values():
             worker.close()
@@ -312,6 +363,15 @@ def main() -> None:
                 f"{label:>7} {variant:>15} {timing['median_s'] * 1000:7.0f} {timing['median_s'] / default_s:6.2f}x"
                 f" {timing['bytes'] / 1024:7.0f}"
             )
+    print("where ours spends its time (u2netp, JPEG → PNG, medians of each step, ms):")
+    print(f"{'size':>7}" + "".join(f" {stage:>12}" for stage in STAGES) + f" {'total':>7} {'total / ONNX':>12}")
+    for label, stages in results["stages"].items():
+        total = sum(stages.values())
+        print(
+            f"{label:>7}"
+            + "".join(f" {stages[stage] * 1000:12.0f}" for stage in STAGES)
+            + f" {total * 1000:7.0f} {total / stages['ONNX run']:11.2f}x"
+        )
     cold = {side: cold_start_s(side) for side in COLD_START}
     print(
         f"cold start (imports + session, median of 3 fresh interpreters): ours {cold['ours']:.2f} s,"
@@ -350,6 +410,10 @@ def main() -> None:
                     "options_ms": {
                         label: {variant: timing["median_s"] * 1000 for variant, timing in variants.items()}
                         for label, variants in results["options"].items()
+                    },
+                    "stages_ms": {
+                        label: {stage: seconds * 1000 for stage, seconds in stages.items()}
+                        for label, stages in results["stages"].items()
                     },
                     "cold_start_s": cold,
                     "models": profiles,

@@ -96,6 +96,15 @@ def table(api: dict, normalize: dict, inference: dict, load: dict | None) -> str
                 f"**{inference['speedup'][size]:.2f}×**",
             )
         )
+    for size in ("2MP", "12MP"):
+        stages = inference["stages_ms"][size]
+        rows.append(
+            (
+                f"inference {size} JPEG → PNG, step by step (ms)",
+                ", ".join(f"{stage} {ms:.0f}" for stage, ms in stages.items()),
+                f"{sum(stages.values()) / stages['ONNX run']:.2f}× the ONNX run alone",
+            )
+        )
     cold = inference["cold_start_s"]
     rows.append(
         (
