@@ -206,7 +206,7 @@ NOTIFY = FunctionWiring(
     objects={},
     table_actions=("dynamodb:BatchGetItem",),  # a batch's jobs, to tell whether the last one ended
     other_tables={
-        Table.BATCHES: ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        Table.BATCHES: ("dynamodb:UpdateItem",),  # the ended jobs and the completion, both conditional
         Table.STATS: ("dynamodb:UpdateItem",),
     },
     publishes_events=True,

@@ -1,12 +1,12 @@
 """What the inference tests share: the provisioned model and jobs and SQS batches as inference meets them."""
 
-import json
 import time
 import uuid
 from pathlib import Path
 
 from cutout.aws import JobRepository, ObjectStore
 from cutout.jobs import JobRequest, JobStatus, new_job
+from cutout.keys import job_message as queue_message
 from cutout.keys import prepared_key
 from cutout.models import NETWORKS
 from cutout.output import OutputOptions
@@ -56,4 +56,5 @@ def sqs_event(*messages: tuple[str, int]) -> dict:
 
 
 def job_message(job_id: str, receive_count: int = 1) -> tuple[str, int]:
-    return json.dumps({"job_id": job_id}), receive_count
+    """A job's queue message as the stages send it, and its receive count."""
+    return queue_message(job_id), receive_count

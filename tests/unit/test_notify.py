@@ -20,6 +20,7 @@ from cutout.webhooks import EVENT_HEADER, SIGNATURE_HEADER, signature_is_valid
 from cutout_notify import delivery
 from cutout_notify.handler import deadline_handler, delivery_handler, stream_handler
 from tests.support.fake_aws import ENVIRONMENT
+from tests.support.inference import sqs_event
 from tests.support.stream_events import inserted, modified, removed, stream_event
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -226,8 +227,11 @@ def test_a_batch_completes_once_when_its_last_job_ends(aws, notifications, lambd
         Batch(batch_id=batch_id, created_at=iso(now), job_ids=[first, second], expires_at=int(now + 3600))
     )
 
-    handle_stream(lambda_context, end(aws, first, S.SUCCEEDED))
-    assert [event["detail-type"] for event in notifications.events()] == ["Job Succeeded"]
+    first_end = end(aws, first, S.SUCCEEDED)
+    handle_stream(lambda_context, first_end)
+    handle_stream(lambda_context, first_end)  # a repeat of an end is recorded once
+    assert [event["detail-type"] for event in notifications.events()] == ["Job Succeeded"] * 2
+    assert BatchRepository(ENVIRONMENT["BATCH_TABLE_NAME"]).get(batch_id, now).ended_job_ids == {first}
     last = end(aws, second, S.FAILED)
     handle_stream(lambda_context, last)
     handle_stream(lambda_context, last)  # the stream delivers a record again
@@ -382,21 +386,7 @@ def test_a_delivery_tries_the_next_checked_address_when_one_does_not_answer(
 
 
 def check_deadlines(lambda_context, *job_ids: str) -> dict:
-    records = [
-        {
-            "messageId": f"check-{index}",
-            "receiptHandle": f"handle-{index}",
-            "body": job_message(job_id),
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:cutout-deadlines",
-            "awsRegion": "us-east-1",
-        }
-        for index, job_id in enumerate(job_ids)
-    ]
-    return deadline_handler({"Records": records}, lambda_context)
+    return deadline_handler(sqs_event(*((job_message(job_id), 1) for job_id in job_ids)), lambda_context)
 
 
 def test_a_new_job_gets_a_deadline_check_scheduled_no_later_than_sqs_allows(aws, deadline_checks_sent, lambda_context):

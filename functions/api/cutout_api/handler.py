@@ -300,7 +300,7 @@ def settle(job: Job, now: float) -> Job:
     current, moved_to = job_repository().settle(job, settings(), now)
     if moved_to is not None:
         record_overdue_move(job, moved_to)
-    return current
+    return job if current is None else current  # gone this instant: answer what was read
 
 
 def record_overdue_move(job: Job, target: JobStatus) -> None:

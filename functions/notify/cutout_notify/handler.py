@@ -40,9 +40,8 @@ from cutout.aws import (
     webhook_queue,
     webhook_secret,
 )
-from cutout.batches import BatchStatus, batch_status
 from cutout.events import BATCH_COMPLETED, EVENT_SOURCE, JobEvent, batch_detail, has_ended, job_detail
-from cutout.jobs import Job, JobStatus, check_delay_s, overdue_metric, overdue_move
+from cutout.jobs import Job, JobStatus, check_delay_s, overdue_metric
 from cutout.keys import job_id_in_message
 from cutout.stats import CREATED, bucket_of, end_counter
 from cutout.views import client_view, view_json
@@ -59,14 +58,14 @@ delivery_processor = BatchProcessor(event_type=EventType.SQS, logger=logger, rai
 deadline_processor = BatchProcessor(event_type=EventType.SQS, logger=logger)
 
 
-def announce_batch_if_done(batch_id: str, now: float) -> None:
-    batch = batch_repository().get(batch_id, now)
-    if batch is None or batch.completed_at is not None:
+def announce_batch_if_done(batch_id: str, job_id: str, now: float) -> None:
+    """Record the job's end on its batch; the end that leaves none of its jobs running announces it.
+    Only that one reads the batch's jobs, for the event's counts."""
+    batch = batch_repository().record_ended(batch_id, job_id)
+    if batch is None or batch.completed_at is not None or not batch.all_ended:
         return
     found = job_repository().get_many(batch.job_ids, now)
     jobs = [found[job_id] for job_id in batch.job_ids if job_id in found]
-    if batch_status([job.status for job in jobs]) is not BatchStatus.DONE:
-        return
     # Sent before it is recorded: a crash in between sends it again (at least once), never not at all.
     event_bus().publish(EVENT_SOURCE, BATCH_COMPLETED, batch_detail(batch, jobs))
     batch_repository().mark_completed(batch_id, now)
@@ -81,7 +80,7 @@ def announce_end(job: Job, now: float) -> None:
     if job.callback_url is not None:
         webhook_queue().send(job.job_id)
     if job.batch_id is not None:
-        announce_batch_if_done(job.batch_id, now)
+        announce_batch_if_done(job.batch_id, job.job_id, now)
     stats_counters().add(bucket_of(now), end_counter(job), now)
     logger.info("job ended", extra={"job_id": job.job_id, "event": event.value})
 
@@ -118,10 +117,8 @@ def check_deadline(record: SQSRecord) -> None:
     if moved_to is not None:
         logger.warning("moved an overdue job", extra={"from": job.status, "to": moved_to})
         metrics.add_metric(name=overdue_metric(moved_to), unit=MetricUnit.Count, value=1)
-    elif overdue_move(current, settings(), now) is not None:
-        logger.info("the overdue job could not be moved: its retention ended")
-        return
-    schedule_deadline_check(current, now)
+    if current is not None:
+        schedule_deadline_check(current, now)
 
 
 @logger.inject_lambda_context(clear_state=True)

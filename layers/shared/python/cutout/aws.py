@@ -264,9 +264,10 @@ class JobRepository:
         attributes = self._update(job_id, update)
         return None if attributes is None else job_from_item(attributes)
 
-    def settle(self, job: Job, settings: Settings, now: float) -> tuple[Job, JobStatus | None]:
+    def settle(self, job: Job, settings: Settings, now: float) -> tuple[Job | None, JobStatus | None]:
         """The job, first moved on if its deadline passed (cutout.jobs.overdue_move), and the status
-        this call moved it to (None: on time, or something else moved it first)."""
+        this call moved it to (None: on time, or something else moved it first). The job is None
+        when it could not be moved because it is gone (its retention ended)."""
         move = overdue_move(job, settings, now)
         if move is None:
             return job, None
@@ -275,7 +276,7 @@ class JobRepository:
         if moved is not None:
             return moved, target
         current = self.get(job.job_id, now)  # something else moved it first: settle what it is now
-        return (job, None) if current is None else self.settle(current, settings, now)
+        return (None, None) if current is None else self.settle(current, settings, now)
 
     def mark_handed_over(self, job_id: str, now: float) -> bool:
         """Record, once, that a queued job's message was sent; False if it already was or the job
@@ -325,6 +326,24 @@ class BatchRepository:
         item = self._table.get_item(Key={BATCH_PARTITION_KEY: batch_id}, ConsistentRead=True).get("Item")
         batch = Batch(**_plain(item)) if item else None
         return batch if batch and batch.expires_at > now else None
+
+    def record_ended(self, batch_id: str, job_id: str) -> Batch | None:
+        """Add the job to the batch's ended jobs (once, however often it is recorded) and return the
+        batch as it now is; None if there is no such batch."""
+        try:
+            item = self._table.update_item(
+                Key={BATCH_PARTITION_KEY: batch_id},
+                UpdateExpression="ADD #ended :job",
+                ConditionExpression="attribute_exists(#key)",
+                ExpressionAttributeNames={"#ended": "ended_job_ids", "#key": BATCH_PARTITION_KEY},
+                ExpressionAttributeValues={":job": {job_id}},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise
+        return Batch(**_plain(item))
 
     def mark_completed(self, batch_id: str, now: float) -> bool:
         """Record, once, that the batch's completion was announced; False if it already was."""

@@ -28,7 +28,15 @@ class Batch:
     job_ids: list[str]
     expires_at: int
     owner: str | None = None  # as a job's (cutout.clients)
-    completed_at: str | None = None  # when its "Batch Completed" event was sent (cutout.events)
+    # The jobs whose end the notifier has seen (a set, so a retried record adds nothing), and when
+    # the "Batch Completed" event was sent (cutout.events).
+    # None until the first (DynamoDB stores no empty set).
+    ended_job_ids: set[str] | None = None
+    completed_at: str | None = None
+
+    @property
+    def all_ended(self) -> bool:
+        return (self.ended_job_ids or set()) >= set(self.job_ids)
 
 
 def batch_status(statuses: list[JobStatus]) -> BatchStatus:
