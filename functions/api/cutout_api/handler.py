@@ -2,6 +2,7 @@
 them, and what the service accepts."""
 
 import base64
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -573,7 +574,10 @@ def cancel_job(job_id: str):
     return job_response(public_view(cancelled, now))
 
 
-OPERATOR_STATS = TypeAdapter(OperatorStats)
+@functools.cache
+def operator_stats_json() -> TypeAdapter:
+    """Built on the first stats call: ~10 ms that every other cold start would pay for an admin route."""
+    return TypeAdapter(OperatorStats)
 
 
 @app.get(
@@ -589,7 +593,7 @@ def stats():
     if not usage_plans_of(owner) & settings().admin_plans:
         raise JobRejected(ErrorCode.FORBIDDEN, "GET /v1/stats needs a key of an admin usage plan")
     current = operator_stats(settings().watched_queues, settings().stats_table_name, time.time())
-    return json_response(200, OPERATOR_STATS.dump_python(current, mode="json"))
+    return json_response(200, operator_stats_json().dump_python(current, mode="json"))
 
 
 # OpenAPI's way to say a route needs no credentials: one requirement with no scheme in it.
