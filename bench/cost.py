@@ -1,8 +1,13 @@
 """What 1,000 images cost on AWS, from the stage times the benchmarks measured.
 
 Lambda is billed per GB-second at the memory cdk.json configures, so each stage's cost is its
-measured time times that memory. The times were measured on this machine's 2 vCPUs; Lambda gives
-1 vCPU per 1,769 MB, so inference at 3,008 MB (1.7 vCPU) runs a little slower than measured here.
+measured time times that memory. Lambda gives a function 1 vCPU per 1,769 MB, so inference's time
+depends on its memory: bench/inference.py measures it on one core and on two, and the two give
+its serial part and the part ONNX splits across cores (Amdahl) when the engine runs more than one
+ONNX thread (cutout_inference.engine.threads_for); with one, more vCPUs change nothing, and below
+1 vCPU the whole run slows in proportion; beyond 2 vCPUs the split is extrapolated (this machine
+has 2 cores). The memory setting recommended is the one that makes an image cheapest among those that hold a container
+serving every model (its measured peak RSS plus RSS_HEADROOM).
 The API handler's time is the in-process time against moto plus a round trip to DynamoDB/S3,
 which we assume is 10 ms. Every job also costs what the jobs table's stream starts: `notify` counts
 it, schedules its deadline check (`deadlines`) and puts its end on EventBridge. Two ways a client
@@ -12,15 +17,19 @@ run_all.py writes).
 """
 
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from cutout_inference.engine import LAMBDA_MB_PER_VCPU, lambda_vcpus, threads_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # List prices, us-east-1, x86, on-demand, as published by AWS; change them here.
 PRICES = {
     "lambda_gb_second": 0.0000166667,
+    "lambda_gb_second_arm64": 0.0000133334,
     "lambda_request": 0.20 / 1e6,
     "rest_api_request": 3.50 / 1e6,
     "s3_put": 0.005 / 1000,
@@ -62,12 +71,40 @@ DELIVERY_WRITES = 1  # on the job item, so the owner index is written too
 WEBHOOK_SQS_REQUESTS = 3  # notify's send, the event source's receive and delete
 
 
+# Inference memory settings priced beside the recommendation: below one vCPU, one, and up to six.
+MEMORY_CHOICES_MB = (1024, LAMBDA_MB_PER_VCPU, 2048, 3008, 3538, 5307, 7076, 10240)
+# Lambda stops a function that reaches its memory size: room for what the measured peak missed.
+RSS_HEADROOM = 1.15
+# The memory a container needs is rounded up to this, so a recommendation does not move with every
+# megabyte of a noisy peak.
+MEMORY_STEP_MB = 64
+
+
+@dataclass(frozen=True)
+class InferenceScaling:
+    """Inference's time measured on one core and on two, and so at any vCPUs Lambda gives."""
+
+    one_vcpu_ms: float
+    two_vcpus_ms: float
+
+    def ms_at(self, vcpus: float) -> float:
+        if vcpus <= 1:
+            return self.one_vcpu_ms / vcpus
+        if threads_for(vcpus) == 1:
+            return self.one_vcpu_ms
+        parallel = max(0.0, 2 * (self.one_vcpu_ms - self.two_vcpus_ms))
+        return self.one_vcpu_ms - parallel + parallel / vcpus
+
+
 @dataclass(frozen=True)
 class StageTimes:
     post_ms: float
     get_ms: float
     normalize_ms: float
-    inference_ms: float
+    inference: InferenceScaling
+
+    def inference_ms(self, memory_mb: float) -> float:
+        return self.inference.ms_at(lambda_vcpus(memory_mb))
 
 
 @dataclass(frozen=True)
@@ -82,9 +119,16 @@ FLOWS = {"polling": Flow(polls=POLLS, webhook=False), "webhooks": Flow(polls=0, 
 FUNCTIONS = ("api", "normalize", "inference", "notify", "deliver", "deadlines")
 
 
+def context() -> dict:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
 def memory_gb() -> dict[str, float]:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    return {stage: context[f"{stage}_memory_mb"] / 1024 for stage in FUNCTIONS}
+    return {stage: context()[f"{stage}_memory_mb"] / 1024 for stage in FUNCTIONS}
+
+
+def gb_second_price(architecture: str) -> float:
+    return PRICES["lambda_gb_second_arm64" if architecture == "arm64" else "lambda_gb_second"]
 
 
 def function_use(times: StageTimes, flow: Flow) -> dict[str, tuple[int, float]]:
@@ -93,7 +137,7 @@ def function_use(times: StageTimes, flow: Flow) -> dict[str, tuple[int, float]]:
     use = {
         "api": (api_calls, times.post_ms + flow.polls * times.get_ms + api_calls * AWS_ROUND_TRIP_MS),
         "normalize": (1, times.normalize_ms + AWS_ROUND_TRIP_MS),
-        "inference": (1, times.inference_ms + AWS_ROUND_TRIP_MS),
+        "inference": (1, times.inference_ms(memory_gb()["inference"] * 1024) + AWS_ROUND_TRIP_MS),
         "notify": (NOTIFY_INVOCATIONS, NOTIFY_AWS_CALLS * AWS_ROUND_TRIP_MS),
         "deadlines": (DEADLINE_INVOCATIONS_PER_JOB, DEADLINE_READS * AWS_ROUND_TRIP_MS),
     }
@@ -110,12 +154,13 @@ def dynamodb_units(flow: Flow) -> tuple[int, int]:
     return writes, reads
 
 
-def cost_per_thousand(times: StageTimes, flow: Flow) -> dict[str, float]:
+def cost_per_thousand(times: StageTimes, flow: Flow, architecture: str) -> dict[str, float]:
     memory = memory_gb()
     use = function_use(times, flow)
     writes, reads = dynamodb_units(flow)
+    gb_seconds = sum(ms / 1000 * memory[stage] for stage, (_, ms) in use.items())
     per_image = {
-        "Lambda compute": sum(ms / 1000 * memory[stage] for stage, (_, ms) in use.items()) * PRICES["lambda_gb_second"],
+        "Lambda compute": gb_seconds * gb_second_price(architecture),
         "Lambda requests": sum(calls for calls, _ in use.values()) * PRICES["lambda_request"],
         "API Gateway": (1 + flow.polls) * PRICES["rest_api_request"],
         "S3 requests": S3_PUTS * PRICES["s3_put"] + S3_GETS * PRICES["s3_get"],
@@ -137,27 +182,43 @@ def stage_times(results: Path) -> dict[str, StageTimes]:
             api["post"]["total_p50_ms"],
             api["get"]["total_p50_ms"],
             normalize[f"{size.lower()}_jpeg"]["ours_ms"],
-            inference["ours_ms"][size],
+            InferenceScaling(inference["ours_one_vcpu_ms"][size], inference["ours_ms"][size]),
         )
         for size in ("2MP", "12MP")
     }
 
 
 def cost_table(times: dict[str, StageTimes]) -> str:
+    architecture = context()["architecture"]
     columns = [(size, name) for size in times for name in FLOWS]
-    costs = {(size, name): cost_per_thousand(times[size], FLOWS[name]) for size, name in columns}
+    costs = {(size, name): cost_per_thousand(times[size], FLOWS[name], architecture) for size, name in columns}
+    on_arm = {column: cost_per_thousand(times[column[0]], FLOWS[column[1]], "arm64") for column in columns}
     items = costs[columns[0]]
     memory = memory_gb()
-    two = times["2MP"]
+    inference_mb = memory["inference"] * 1024
+    two, twelve = times["2MP"], times["12MP"]
     return "\n".join(
         [
             "| per 1,000 images | " + " | ".join(f"{size[:-2]} MP JPEG, {name}" for size, name in columns) + " |",
             "|---|" + "---|" * len(columns),
             *(f"| {item} | " + " | ".join(f"${costs[c][item]:.4f}" for c in columns) + " |" for item in items),
             "| **total** | " + " | ".join(f"**${sum(costs[c].values()):.3f}**" for c in columns) + " |",
+            *(
+                []
+                if architecture == "arm64"
+                else [
+                    "| total on arm64 (`architecture`: Graviton's price, this host's speed) | "
+                    + " | ".join(f"${sum(on_arm[c].values()):.3f}" for c in columns)
+                    + " |"
+                ]
+            ),
             "",
-            f"Stage times used (ms): normalize {two.normalize_ms:.0f} / {times['12MP'].normalize_ms:.0f}, "
-            f"inference {two.inference_ms:.0f} / {times['12MP'].inference_ms:.0f}, API POST {two.post_ms:.1f} "
+            f"Architecture {architecture}. Stage times used (ms): normalize {two.normalize_ms:.0f} / "
+            f"{twelve.normalize_ms:.0f}, inference {two.inference_ms(inference_mb):.0f} / "
+            f"{twelve.inference_ms(inference_mb):.0f} at {lambda_vcpus(inference_mb):.2f} vCPU (measured "
+            f"{two.inference.one_vcpu_ms:.0f} / {twelve.inference.one_vcpu_ms:.0f} on one core, "
+            f"{two.inference.two_vcpus_ms:.0f} / {twelve.inference.two_vcpus_ms:.0f} on two), "
+            f"API POST {two.post_ms:.1f} "
             f"and GET {two.get_ms:.1f} (+{AWS_ROUND_TRIP_MS} ms assumed AWS round trip per stage and per AWS "
             f"call of notify and deliver); memory api {memory['api'] * 1024:.0f} MB, normalize "
             f"{memory['normalize'] * 1024:.0f} MB, inference {memory['inference'] * 1024:.0f} MB, notify "
@@ -170,7 +231,8 @@ def cost_table(times: dict[str, StageTimes]) -> str:
             f"requests, {DELIVERY_WRITES} delivery write, {DELIVER_READS} more read. DynamoDB write units per "
             f"image: {dynamodb_units(FLOWS['polling'])[0]} polling, {dynamodb_units(FLOWS['webhooks'])[0]} "
             "webhooks (each job write also writes the owner index). Prices assumed "
-            f"(us-east-1 list): Lambda ${PRICES['lambda_gb_second']:.10f}/GB-s and "
+            f"(us-east-1 list): Lambda ${PRICES['lambda_gb_second']:.10f}/GB-s (arm64 "
+            f"${PRICES['lambda_gb_second_arm64']:.10f}) and "
             f"${PRICES['lambda_request'] * 1e6:.2f}/M requests, REST API ${PRICES['rest_api_request'] * 1e6:.2f}/M, "
             f"S3 PUT ${PRICES['s3_put'] * 1000:.3f}/1k and GET ${PRICES['s3_get'] * 1000:.4f}/1k, DynamoDB "
             f"on-demand ${PRICES['dynamodb_write_unit'] * 1e6:.3f}/M writes and "
@@ -183,8 +245,56 @@ def cost_table(times: dict[str, StageTimes]) -> str:
     )
 
 
+def inference_cost(times: StageTimes, memory_mb: float) -> float:
+    """Inference's compute for 1,000 images at this memory setting, at the configured architecture's price."""
+    seconds = (times.inference_ms(memory_mb) + AWS_ROUND_TRIP_MS) / 1000
+    return seconds * memory_mb / 1024 * gb_second_price(context()["architecture"]) * 1000
+
+
+def needed_memory_mb(peak_rss_mb: float) -> int:
+    return math.ceil(peak_rss_mb * RSS_HEADROOM / MEMORY_STEP_MB) * MEMORY_STEP_MB
+
+
+def recommended_memory_mb(times: StageTimes, peak_rss_mb: float) -> int:
+    """The inference memory that makes an image cheapest among those that hold peak_rss_mb with
+    headroom and give at least one vCPU: below one, an image costs the same but for the billed AWS
+    round trip, and takes longer in proportion."""
+    floor = max(needed_memory_mb(peak_rss_mb), LAMBDA_MB_PER_VCPU)
+    choices = {floor, *(mb for mb in MEMORY_CHOICES_MB if mb >= floor)}
+    return min(choices, key=lambda mb: inference_cost(times, mb))
+
+
+def memory_table(times: dict[str, StageTimes], peak_rss_mb: float) -> str:
+    needed = needed_memory_mb(peak_rss_mb)
+    recommended = recommended_memory_mb(times["2MP"], peak_rss_mb)
+    rows = sorted({recommended, *MEMORY_CHOICES_MB})
+    return "\n".join(
+        [
+            "| inference memory | vCPUs | 2 MP ms | 12 MP ms | compute per 1,000, 2 MP | 12 MP | holds every model |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| {mb} MB{' (recommended)' if mb == recommended else ''} | {lambda_vcpus(mb):.2f} | "
+                f"{times['2MP'].inference_ms(mb):.0f} | {times['12MP'].inference_ms(mb):.0f} | "
+                f"${inference_cost(times['2MP'], mb):.4f} | ${inference_cost(times['12MP'], mb):.4f} | "
+                f"{'yes' if mb >= needed else 'no'} |"
+                for mb in rows
+            ),
+            "",
+            f"A container that has served every model peaks at {peak_rss_mb:.0f} MB (bench/inference.py), so it "
+            f"needs {needed} MB with {RSS_HEADROOM - 1:.0%} headroom (rounded up to {MEMORY_STEP_MB} MB). Below 1 "
+            f"vCPU ({LAMBDA_MB_PER_VCPU} MB) an image costs the same but for the billed AWS round trip and takes "
+            "longer in proportion; above it, the serial part of the run (decode, resizes, encode: one core) is "
+            "billed at every extra GB. Times beyond 2 vCPUs are extrapolated from the "
+            "split measured on one and two cores. Recommended memory setting: "
+            f"**inference_memory_mb {recommended}** (cdk.json has {memory_gb()['inference'] * 1024:.0f}).",
+        ]
+    )
+
+
 def table(results: Path) -> str:
-    return cost_table(stage_times(results))
+    times = stage_times(results)
+    peak_rss_mb = json.loads((results / "inference.json").read_text())["every_model"]["peak_rss_mb"]
+    return cost_table(times) + "\n\n" + memory_table(times, peak_rss_mb)
 
 
 if __name__ == "__main__":

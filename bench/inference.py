@@ -2,7 +2,8 @@
 """Our inference path against rembg with the same model (u2netp), measured in one run.
 
 For 0.26, 2 and 12 MP JPEGs (a real photo scaled up): the median time from JPEG bytes to
-PNG bytes; cold start (imports + session) in a fresh interpreter; peak RSS; and the size of
+PNG bytes, ours also pinned to one core (one vCPU, as Lambda at 1,769 MB: bench/cost.py's
+memory setting comes from the two); cold start (imports + session) in a fresh interpreter; peak RSS; and the size of
 a fresh venv holding only the inference image's requirements. Each side runs in its own
 subprocess so one's memory and caches cannot flatter the other. Then, at 2 and 12 MP, what output
 options cost: ours with each of OPTION_VARIANTS against the default path (png, no options),
@@ -42,6 +43,7 @@ OPTION_VARIANTS = {
 }
 OPTION_SIZES = ["2MP", "12MP"]
 
+ONE_VCPU = "ours-1vcpu"
 COLD_START = {
     "ours": (
         "import os\nfrom cutout_inference.engine import BackgroundRemover\n"
@@ -74,9 +76,11 @@ def worker_environment() -> dict[str, str]:
 def timing_worker(side: str) -> None:
     """In a subprocess, for one side: reads a size label (and, for ours, an OPTION_VARIANTS name)
     a line, runs it once, answers the seconds and output bytes; answers its peak RSS on "rss".
-    The parent interleaves the two sides run by run, so load from elsewhere on the machine falls
-    on both alike."""
-    if side == "ours":
+    The parent interleaves the sides run by run, so load from elsewhere on the machine falls
+    on all alike. ONE_VCPU is ours pinned to one core (one ONNX thread), as Lambda at 1,769 MB."""
+    if side == ONE_VCPU:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if side in ("ours", ONE_VCPU):
         from cutout.output import OutputOptions
         from cutout_inference.engine import BackgroundRemover
 
@@ -177,7 +181,7 @@ class Worker:
 
 def run_timings(repeats: int) -> dict:
     """Per side: median seconds and output bytes per size, and peak RSS (12 MP runs last)."""
-    workers = {side: Worker(side) for side in COLD_START}
+    workers = {side: Worker(side) for side in (*COLD_START, ONE_VCPU)}
     results = {side: {"median_s": {}, "output_bytes": {}} for side in workers}
     try:
         for label, _, _ in SIZES:
@@ -324,7 +328,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-venv", action="store_true", help="skip building the fresh venv")
-    parser.add_argument("--worker", choices=sorted(COLD_START), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted({*COLD_START, ONE_VCPU}), help=argparse.SUPPRESS)
     parser.add_argument("--model-worker", help=argparse.SUPPRESS)
     parser.add_argument("--every-model-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the numbers to this file (bench/run_all.py)")
@@ -341,7 +345,10 @@ def main() -> None:
 
     print(f"machine: {len(os.sched_getaffinity(0))} vCPUs; model u2netp; input {PHOTO.name} scaled, JPEG q90")
     results = run_timings(args.repeats)
-    print(f"{'size':>7} {'ours ms':>9} {'rembg ms':>9} {'speedup':>8} {'ours PNG KB':>12} {'rembg PNG KB':>13}")
+    print(
+        f"{'size':>7} {'ours ms':>9} {'rembg ms':>9} {'speedup':>8} {'ours PNG KB':>12} {'rembg PNG KB':>13}"
+        f" {'ours 1 vCPU ms':>15}"
+    )
     speedups = {}
     for label, _, _ in SIZES:
         ours, theirs = results["ours"]["median_s"][label], results["rembg"]["median_s"][label]
@@ -350,6 +357,7 @@ def main() -> None:
             f"{label:>7} {ours * 1000:9.0f} {theirs * 1000:9.0f} {speedups[label]:7.2f}x"
             f" {results['ours']['output_bytes'][label] / 1024:12.0f}"
             f" {results['rembg']['output_bytes'][label] / 1024:13.0f}"
+            f" {results[ONE_VCPU]['median_s'][label] * 1000:15.0f}"
         )
     print(
         f"peak RSS (all sizes, 12 MP last): ours {results['ours']['peak_rss_mb']:.0f} MB,"
@@ -405,6 +413,7 @@ def main() -> None:
                 {
                     "ours_ms": {label: s * 1000 for label, s in results["ours"]["median_s"].items()},
                     "rembg_ms": {label: s * 1000 for label, s in results["rembg"]["median_s"].items()},
+                    "ours_one_vcpu_ms": {label: s * 1000 for label, s in results[ONE_VCPU]["median_s"].items()},
                     "speedup": speedups,
                     "peak_rss_mb": {side: results[side]["peak_rss_mb"] for side in COLD_START},
                     "options_ms": {

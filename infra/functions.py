@@ -44,6 +44,12 @@ STREAM_BATCH_SIZE = 100
 WEBHOOK_BATCH_SIZE = 1
 DEADLINE_BATCH_SIZE = 10
 
+# The functions' architecture setting -> Lambda's instruction set and the inference image's platform.
+ARCHITECTURES = {
+    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
+    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
+}
+
 # The table actions that also read a table's index (a query of the owner index is on the index's ARN).
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
 
@@ -137,6 +143,7 @@ class ServiceFunctions(Construct):
                 f"{SHARED_LAYER_FOLDER}/python",
                 prefix="python",
                 requirements=self._requirements(f"{SHARED_LAYER_FOLDER}/requirements.txt"),
+                architecture=settings.architecture,
             ),
             compatible_runtimes=[RUNTIME],
         )
@@ -154,6 +161,7 @@ class ServiceFunctions(Construct):
 
     def _function(self, wiring: FunctionWiring) -> lambda_.Function:
         size = self._settings.sizes[wiring.name]
+        architecture, image_platform = ARCHITECTURES[self._settings.architecture]
         environment = {
             **self._environment,
             "POWERTOOLS_SERVICE_NAME": f"cutout-{wiring.name}",
@@ -179,7 +187,7 @@ class ServiceFunctions(Construct):
             log_group=log_group,
             memory_size=size.memory_mb,
             timeout=Duration.seconds(size.timeout_s),
-            architecture=lambda_.Architecture.X86_64,
+            architecture=architecture,
             tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
             reserved_concurrent_executions=self._settings.reserved_concurrency[wiring.name],
         )
@@ -192,7 +200,7 @@ class ServiceFunctions(Construct):
                     file=wiring.dockerfile,
                     build_args={"PYTHON_VERSION": PYTHON_VERSION},
                     cmd=[wiring.handler],
-                    platform=ecr_assets.Platform.LINUX_AMD64,
+                    platform=image_platform,
                     exclude=image_context_exclude(wiring.dockerfile),
                     ignore_mode=IgnoreMode.DOCKER,
                 ),
@@ -205,7 +213,10 @@ class ServiceFunctions(Construct):
             runtime=RUNTIME,
             handler=wiring.handler,
             code=bundled_code(
-                wiring.folder, requirements=self._requirements(wiring.requirements), extra_files=wiring.extra_files
+                wiring.folder,
+                requirements=self._requirements(wiring.requirements),
+                extra_files=wiring.extra_files,
+                architecture=self._settings.architecture,
             ),
             layers=[self.shared_layer],
             environment={**environment, **wiring.zip_environment},

@@ -25,6 +25,8 @@ MEMORY_RANGE_MB = (128, 10240)
 MAX_TIMEOUT_S = 900
 MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
+# Lambda's instruction sets, by the names its API (and the template's Architectures) uses.
+ARCHITECTURES = ("x86_64", "arm64")
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
 # The limits and TTLs, Settings' integers, the default model, whether callers need API keys and
@@ -77,6 +79,9 @@ class StackSettings:
     # Bundle third-party packages into the layer and zips (pip, from PyPI or the local cache).
     # Off only where the functions run with a prepared environment anyway (LocalStack here).
     bundle_dependencies: bool
+    # Every function's instruction set: "x86_64", or "arm64" (Graviton). The layer's and zips'
+    # wheels and the inference image are built for it.
+    architecture: str
     allowed_origins: list[str]  # browser origins for the API and for direct uploads to S3
     removal_policy: str  # "destroy" or "retain" for the bucket, the tables and the webhook secret
     auto_delete_objects: bool  # empty the bucket on destroy (a Node.js custom resource)
@@ -158,6 +163,7 @@ class StackSettings:
                 raise SettingsError(message)
 
         require(self.inference_packaging in ("image", "zip"), "inference_packaging must be image or zip")
+        require(self.architecture in ARCHITECTURES, "architecture must be x86_64 or arm64")
         require(self.removal_policy in ("destroy", "retain"), "removal_policy must be destroy or retain")
         require(
             not self.auto_delete_objects or self.removal_policy == "destroy",

@@ -45,6 +45,8 @@ LOCAL_KEY_NAME = "local"
 LOCAL_CONTEXT = {
     "inference_packaging": "zip",
     "bundle_dependencies": "false",
+    # LocalStack runs the functions on this x86 host: arm64 code would not run here.
+    "architecture": "x86_64",
     "auto_delete_objects": "false",
     "s3_addressing_style": "path",
     "tracing": "false",

@@ -112,6 +112,29 @@ def test_session_uses_every_available_cpu_with_full_optimisation(remover):
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 
 
+@pytest.mark.parametrize(
+    ("memory_mb", "cores_shown", "threads"),
+    [
+        (None, 2, 2),
+        ("1024", 2, 1),
+        ("1769", 2, 1),
+        ("1856", 2, 1),
+        ("2300", 2, 2),
+        ("3008", 2, 2),
+        ("5307", 6, 3),
+        ("10240", 6, 6),
+        ("10240", 2, 2),
+    ],
+)
+def test_onnx_threads_follow_the_vcpus_lambda_pays_for(memory_mb, cores_shown, threads, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores_shown)))
+    if memory_mb is None:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb)
+    assert available_cpus() == threads
+
+
 @pytest.mark.parametrize("name", PHOTOS)
 def test_alpha_matches_rembg_within_one_level(name, remover, rembg_session):
     from rembg import remove
