@@ -18,17 +18,16 @@ from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 from infra import PYTHON_VERSION, REPO_ROOT
+from infra.settings import ARCHITECTURES
 
 # Lambda's Python runtimes from 3.12 run on Amazon Linux 2023 (glibc 2.34); 3.11 ran on Amazon
 # Linux 2 (glibc 2.26), where the pinned pillow and onnxruntime have no wheels (they need 2.28).
 RUNTIME = getattr(lambda_.Runtime, "PYTHON_" + PYTHON_VERSION.replace(".", "_"))
-# Lambda's architecture (infra.settings.ARCHITECTURES) -> the machine in the wheels' platform tags.
-WHEEL_MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
 
 
 def pip_target(architecture: str) -> tuple[str, ...]:
     """pip's arguments for wheels that run on Lambda's runtime, on that architecture."""
-    machine = WHEEL_MACHINES[architecture]
+    machine = ARCHITECTURES[architecture].wheel_machine
     return (
         # This host's bytecode would not match the runtime's Python: Lambda compiles what it imports.
         "--no-compile",

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -20,7 +19,7 @@ from infra import PYTHON_VERSION, REPO_ROOT
 from infra.bundling import RUNTIME, bundled_code
 from infra.notifications import Notifications
 from infra.queues import InferenceQueues
-from infra.settings import SERVICE_KEYS, StackSettings
+from infra.settings import ARCHITECTURES, SERVICE_KEYS, StackSettings
 from infra.wiring import (
     FUNCTIONS,
     SHARED_LAYER_FOLDER,
@@ -43,12 +42,6 @@ STREAM_BATCH_SIZE = 100
 # One delivery per invocation: a slow receiver holds up no other job's webhook.
 WEBHOOK_BATCH_SIZE = 1
 DEADLINE_BATCH_SIZE = 10
-
-# The functions' architecture setting -> Lambda's instruction set and the inference image's platform.
-ARCHITECTURES = {
-    "x86_64": (lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64),
-    "arm64": (lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64),
-}
 
 # The table actions that also read a table's index (a query of the owner index is on the index's ARN).
 INDEX_ACTIONS = frozenset({"dynamodb:Query", "dynamodb:Scan"})
@@ -161,7 +154,7 @@ class ServiceFunctions(Construct):
 
     def _function(self, wiring: FunctionWiring) -> lambda_.Function:
         size = self._settings.sizes[wiring.name]
-        architecture, image_platform = ARCHITECTURES[self._settings.architecture]
+        architecture = ARCHITECTURES[self._settings.architecture]
         environment = {
             **self._environment,
             "POWERTOOLS_SERVICE_NAME": f"cutout-{wiring.name}",
@@ -187,7 +180,7 @@ class ServiceFunctions(Construct):
             log_group=log_group,
             memory_size=size.memory_mb,
             timeout=Duration.seconds(size.timeout_s),
-            architecture=architecture,
+            architecture=architecture.lambda_architecture,
             tracing=lambda_.Tracing.ACTIVE if self._settings.tracing else lambda_.Tracing.DISABLED,
             reserved_concurrent_executions=self._settings.reserved_concurrency[wiring.name],
         )
@@ -200,7 +193,7 @@ class ServiceFunctions(Construct):
                     file=wiring.dockerfile,
                     build_args={"PYTHON_VERSION": PYTHON_VERSION},
                     cmd=[wiring.handler],
-                    platform=image_platform,
+                    platform=architecture.image_platform,
                     exclude=image_context_exclude(wiring.dockerfile),
                     ignore_mode=IgnoreMode.DOCKER,
                 ),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from typing import get_args, get_origin
 
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Node
 
@@ -25,8 +27,22 @@ MEMORY_RANGE_MB = (128, 10240)
 MAX_TIMEOUT_S = 900
 MAX_API_TIMEOUT_S = 29
 MAX_CONCURRENCY_RANGE = (2, 1000)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What an `architecture` setting means to each thing built for it."""
+
+    lambda_architecture: lambda_.Architecture
+    image_platform: ecr_assets.Platform
+    wheel_machine: str  # the machine in manylinux wheels' platform tags
+
+
 # Lambda's instruction sets, by the names its API (and the template's Architectures) uses.
-ARCHITECTURES = ("x86_64", "arm64")
+ARCHITECTURES = {
+    "x86_64": Architecture(lambda_.Architecture.X86_64, ecr_assets.Platform.LINUX_AMD64, "x86_64"),
+    "arm64": Architecture(lambda_.Architecture.ARM_64, ecr_assets.Platform.LINUX_ARM64, "aarch64"),
+}
 # The SQS event source's visibility timeout must cover retries of a whole batch (AWS guidance).
 VISIBILITY_TIMEOUT_FACTOR = 6
 # The limits and TTLs, Settings' integers, the default model, whether callers need API keys and
@@ -163,7 +179,7 @@ class StackSettings:
                 raise SettingsError(message)
 
         require(self.inference_packaging in ("image", "zip"), "inference_packaging must be image or zip")
-        require(self.architecture in ARCHITECTURES, "architecture must be x86_64 or arm64")
+        require(self.architecture in ARCHITECTURES, f"architecture must be {' or '.join(ARCHITECTURES)}")
         require(self.removal_policy in ("destroy", "retain"), "removal_policy must be destroy or retain")
         require(
             not self.auto_delete_objects or self.removal_policy == "destroy",
