@@ -3,7 +3,6 @@ follow it. arm64 cannot run on this x86 host (nor on LocalStack here): these ass
 synthesized stack and on the pip arguments are all the testing it gets."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -134,27 +133,17 @@ def test_the_package_cache_is_kept_per_architecture(tmp_path):
     assert package_cache_key(requirements, "arm64") == arm
 
 
-def test_each_architecture_installs_once_with_its_own_wheels(tmp_path, monkeypatch):
-    monkeypatch.setattr(bundling, "PACKAGE_CACHE", tmp_path / "cache")
+def test_each_architecture_installs_once_with_its_own_wheels(tmp_path, pip_installs):
     source = tmp_path / "function"
     source.mkdir()
     (source / "handler.py").write_text("def lambda_handler(event, context): ...\n")
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("somepackage==1.0\n")
-    installs = []
-
-    def fake_pip(command, check):
-        installs.append(command)
-        target = Path(command[command.index("--target") + 1])
-        (target / "somepackage").mkdir()
-        (target / "somepackage" / "__init__.py").write_text("")
-
-    monkeypatch.setattr(subprocess, "run", fake_pip)
     for run, architecture in enumerate(("x86_64", "arm64", "arm64", "x86_64")):
         out = tmp_path / f"out{run}"
         LocalBundling(source, requirements=requirements, architecture=architecture).try_bundle(str(out), None)
         assert (out / "somepackage" / "__init__.py").is_file() and (out / "handler.py").is_file()
-    x86_install, arm_install = installs
+    x86_install, arm_install = pip_installs
     assert set(X86_TAGS) <= set(x86_install) and not set(ARM_TAGS) & set(x86_install)
     assert set(ARM_TAGS) <= set(arm_install) and not any("x86_64" in part for part in arm_install)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(

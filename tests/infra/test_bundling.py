@@ -1,6 +1,5 @@
 """Local bundling: what goes into a zip or layer asset, and the per-requirements package cache."""
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -52,29 +51,18 @@ def test_a_missing_extra_file_says_how_to_get_it(source, tmp_path):
         )
 
 
-def test_requirements_are_installed_once_for_lambdas_platform(source, tmp_path, monkeypatch):
-    monkeypatch.setattr(bundling, "PACKAGE_CACHE", tmp_path / "cache")
+def test_requirements_are_installed_once_for_lambdas_platform(source, tmp_path, pip_installs):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("somepackage==1.0\n")
-    installs = []
-
-    def fake_pip(command, check):
-        installs.append(command)
-        target = Path(command[command.index("--target") + 1])
-        (target / "somepackage").mkdir()
-        (target / "somepackage" / "__init__.py").write_text("")
-        (target / "handler.py").write_text("# a package's file that the function's own code must win over\n")
-
-    monkeypatch.setattr(subprocess, "run", fake_pip)
     for run in ("first", "second"):
         out = tmp_path / run
         LocalBundling(source, requirements=requirements).try_bundle(str(out), None)
         assert files_in(out) == {"handler.py", "pkg/__init__.py", "somepackage/__init__.py"}
         assert "lambda_handler" in (out / "handler.py").read_text()
-    (command,) = installs
+    (command,) = pip_installs
     assert command[command.index("--python-version") + 1] == bundling.RUNTIME.name.removeprefix("python")
     assert "--only-binary=:all:" in command and "manylinux_2_28_x86_64" in command
 
     requirements.write_text("somepackage==2.0\n")
     LocalBundling(source, requirements=requirements).try_bundle(str(tmp_path / "third"), None)
-    assert len(installs) == 2
+    assert len(pip_installs) == 2
