@@ -6,8 +6,8 @@ depends on its memory: bench/inference.py measures it on one core and on two, an
 its serial part and the part ONNX splits across cores (Amdahl) when the engine runs more than one
 ONNX thread (cutout_inference.engine.threads_for); with one, more vCPUs change nothing, and below
 1 vCPU the whole run slows in proportion; beyond 2 vCPUs the split is extrapolated (this machine
-has 2 cores). The memory setting recommended is the one that makes an image cheapest among those that hold a container
-serving every model (its measured peak RSS plus RSS_HEADROOM).
+has 2 cores). The memory setting recommended is the one that makes an image cheapest among those
+that hold a container serving every model (its measured peak RSS plus RSS_HEADROOM).
 The API handler's time is the in-process time against moto plus a round trip to DynamoDB/S3,
 which we assume is 10 ms. Every job also costs what the jobs table's stream starts: `notify` counts
 it, schedules its deadline check (`deadlines`) and puts its end on EventBridge. Two ways a client
@@ -283,9 +283,10 @@ def memory_table(times: dict[str, StageTimes], peak_rss_mb: float) -> str:
             f"A container that has served every model peaks at {peak_rss_mb:.0f} MB (bench/inference.py), so it "
             f"needs {needed} MB with {RSS_HEADROOM - 1:.0%} headroom (rounded up to {MEMORY_STEP_MB} MB). Below 1 "
             f"vCPU ({LAMBDA_MB_PER_VCPU} MB) an image costs the same but for the billed AWS round trip and takes "
-            "longer in proportion; above it, the serial part of the run (decode, resizes, encode: one core) is "
-            "billed at every extra GB. Times beyond 2 vCPUs are extrapolated from the "
-            "split measured on one and two cores. Recommended memory setting: "
+            "longer in proportion. Above it the run keeps one ONNX thread, and so its time, until the vCPUs "
+            "pay for a second (threads_for); from there only the part ONNX spreads gets faster, while the "
+            "serial part (decode, resizes, encode: one core) is billed at every extra GB. Times beyond 2 vCPUs "
+            "are extrapolated from the split measured on one and two cores. Recommended memory setting: "
             f"**inference_memory_mb {recommended}** (cdk.json has {memory_gb()['inference'] * 1024:.0f}).",
         ]
     )
