@@ -20,6 +20,7 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from cutout_inference.engine import LAMBDA_MB_PER_VCPU, lambda_vcpus, threads_for
@@ -119,7 +120,9 @@ FLOWS = {"polling": Flow(polls=POLLS, webhook=False), "webhooks": Flow(polls=0, 
 FUNCTIONS = ("api", "normalize", "inference", "notify", "deliver", "deadlines")
 
 
+@cache
 def context() -> dict:
+    """cdk.json's settings, read once."""
     return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
@@ -137,7 +140,7 @@ def function_use(times: StageTimes, flow: Flow) -> dict[str, tuple[int, float]]:
     use = {
         "api": (api_calls, times.post_ms + flow.polls * times.get_ms + api_calls * AWS_ROUND_TRIP_MS),
         "normalize": (1, times.normalize_ms + AWS_ROUND_TRIP_MS),
-        "inference": (1, times.inference_ms(memory_gb()["inference"] * 1024) + AWS_ROUND_TRIP_MS),
+        "inference": (1, times.inference_ms(context()["inference_memory_mb"]) + AWS_ROUND_TRIP_MS),
         "notify": (NOTIFY_INVOCATIONS, NOTIFY_AWS_CALLS * AWS_ROUND_TRIP_MS),
         "deadlines": (DEADLINE_INVOCATIONS_PER_JOB, DEADLINE_READS * AWS_ROUND_TRIP_MS),
     }
@@ -192,10 +195,18 @@ def cost_table(times: dict[str, StageTimes]) -> str:
     architecture = context()["architecture"]
     columns = [(size, name) for size in times for name in FLOWS]
     costs = {(size, name): cost_per_thousand(times[size], FLOWS[name], architecture) for size, name in columns}
-    on_arm = {column: cost_per_thousand(times[column[0]], FLOWS[column[1]], "arm64") for column in columns}
+    arm_row = (
+        []
+        if architecture == "arm64"
+        else [
+            "| total on arm64 (`architecture`: Graviton's price, this host's speed) | "
+            + " | ".join(f"${sum(cost_per_thousand(times[s], FLOWS[n], 'arm64').values()):.3f}" for s, n in columns)
+            + " |"
+        ]
+    )
     items = costs[columns[0]]
     memory = memory_gb()
-    inference_mb = memory["inference"] * 1024
+    inference_mb = context()["inference_memory_mb"]
     two, twelve = times["2MP"], times["12MP"]
     return "\n".join(
         [
@@ -203,15 +214,7 @@ def cost_table(times: dict[str, StageTimes]) -> str:
             "|---|" + "---|" * len(columns),
             *(f"| {item} | " + " | ".join(f"${costs[c][item]:.4f}" for c in columns) + " |" for item in items),
             "| **total** | " + " | ".join(f"**${sum(costs[c].values()):.3f}**" for c in columns) + " |",
-            *(
-                []
-                if architecture == "arm64"
-                else [
-                    "| total on arm64 (`architecture`: Graviton's price, this host's speed) | "
-                    + " | ".join(f"${sum(on_arm[c].values()):.3f}" for c in columns)
-                    + " |"
-                ]
-            ),
+            *arm_row,
             "",
             f"Architecture {architecture}. Stage times used (ms): normalize {two.normalize_ms:.0f} / "
             f"{twelve.normalize_ms:.0f}, inference {two.inference_ms(inference_mb):.0f} / "
@@ -287,7 +290,7 @@ def memory_table(times: dict[str, StageTimes], peak_rss_mb: float) -> str:
             "pay for a second (threads_for); from there only the part ONNX spreads gets faster, while the "
             "serial part (decode, resizes, encode: one core) is billed at every extra GB. Times beyond 2 vCPUs "
             "are extrapolated from the split measured on one and two cores. Recommended memory setting: "
-            f"**inference_memory_mb {recommended}** (cdk.json has {memory_gb()['inference'] * 1024:.0f}).",
+            f"**inference_memory_mb {recommended}** (cdk.json has {context()['inference_memory_mb']}).",
         ]
     )
 
