@@ -1,8 +1,10 @@
 """The inference engine against rembg (the oracle), and each output option, on real photos, with the real model."""
 
+import ctypes
 import hashlib
 import io
 import os
+import platform
 import shutil
 import weakref
 from pathlib import Path
@@ -14,7 +16,14 @@ import pytest
 from PIL import Image
 
 from cutout.output import SUBJECT_ALPHA_THRESHOLD, OutputFormat, OutputOptions, SubjectBox
-from cutout_inference.engine import BackgroundRemover, UnreadableImageError, available_cpus, decode_image, encoded
+from cutout_inference.engine import (
+    BackgroundRemover,
+    UnreadableImageError,
+    available_cpus,
+    decode_image,
+    encoded,
+    heap_kept_for_reuse,
+)
 from localdev import fetch_model
 from tests.support.inference import U2NETP, provisioned_model
 
@@ -111,6 +120,33 @@ def test_session_uses_every_available_cpu_with_full_optimisation(remover):
     options = network.session.get_session_options()
     assert options.intra_op_num_threads == available_cpus()
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's struct mallinfo2 (malloc.h): what the heap holds, in bytes."""
+
+    FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS.split()]
+
+
+def heap() -> MallInfo2:
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = MallInfo2
+    return mallinfo2()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the heap is tuned through glibc's mallopt")
+def test_sessions_leave_memory_to_a_heap_that_keeps_what_is_freed_for_reuse(remover):
+    (network,) = remover.networks
+    assert heap_kept_for_reuse()
+    assert not network.session.get_session_options().enable_cpu_mem_arena
+    mapped, size = heap().hblkhd, 64 * 2**20
+    block = np.ones(size, dtype=np.uint8)
+    assert heap().hblkhd == mapped  # not mapped afresh: out of the heap
+    held = heap().arena
+    del block
+    after = heap()
+    assert after.arena == held and after.fordblks >= size  # not trimmed: kept, free, for the next
 
 
 @pytest.mark.parametrize(
