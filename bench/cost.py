@@ -205,7 +205,6 @@ def cost_table(times: dict[str, StageTimes]) -> str:
         ]
     )
     items = costs[columns[0]]
-    memory = memory_gb()
     inference_mb = context()["inference_memory_mb"]
     two, twelve = times["2MP"], times["12MP"]
     return "\n".join(
@@ -223,10 +222,9 @@ def cost_table(times: dict[str, StageTimes]) -> str:
             f"{two.inference.two_vcpus_ms:.0f} / {twelve.inference.two_vcpus_ms:.0f} on two), "
             f"API POST {two.post_ms:.1f} "
             f"and GET {two.get_ms:.1f} (+{AWS_ROUND_TRIP_MS} ms assumed AWS round trip per stage and per AWS "
-            f"call of notify and deliver); memory api {memory['api'] * 1024:.0f} MB, normalize "
-            f"{memory['normalize'] * 1024:.0f} MB, inference {memory['inference'] * 1024:.0f} MB, notify "
-            f"{memory['notify'] * 1024:.0f} MB, deliver {memory['deliver'] * 1024:.0f} MB, deadlines "
-            f"{memory['deadlines'] * 1024:.0f} MB. Every job: {NOTIFY_INVOCATIONS} notify invocations (INSERT, "
+            f"call of notify and deliver); memory "
+            + ", ".join(f"{stage} {context()[f'{stage}_memory_mb']} MB" for stage in FUNCTIONS)
+            + f". Every job: {NOTIFY_INVOCATIONS} notify invocations (INSERT, "
             f"terminal), {EVENTS} EventBridge event, {STATS_WRITES} stats writes, a deadline check "
             f"({DEADLINE_SQS_REQUESTS} SQS requests, {DEADLINE_READS} read, a tenth of an invocation). Polling: "
             f"{POLLS} status polls per image. Webhooks: no polls; one deliver invocation billed "

@@ -22,7 +22,7 @@ from cutout_inference.engine import (
     available_cpus,
     decode_image,
     encoded,
-    heap_kept_for_reuse,
+    keep_heap_for_reuse,
 )
 from localdev import fetch_model
 from tests.support.inference import U2NETP, provisioned_model
@@ -138,7 +138,7 @@ def heap() -> MallInfo2:
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the heap is tuned through glibc's mallopt")
 def test_sessions_leave_memory_to_a_heap_that_keeps_what_is_freed_for_reuse(remover):
     (network,) = remover.networks
-    assert heap_kept_for_reuse()
+    assert keep_heap_for_reuse()
     assert not network.session.get_session_options().enable_cpu_mem_arena
     mapped, size = heap().hblkhd, 64 * 2**20
     block = np.ones(size, dtype=np.uint8)

@@ -185,7 +185,7 @@ def encoded(layers: list[Image.Image], options: OutputOptions) -> bytes:
     Taken, so that nothing else holds them: each full-size image is freed once the next is made
     from it, the photo and mask once the cutout is composed, the cutout once its pixels are copied
     out for the encoder. At 12 MP that took a warm u2netp process's peak RSS from 647 to 510 MB
-    while ONNX Runtime kept its own arena; with the heap kept for reuse (heap_kept_for_reuse), the
+    while ONNX Runtime kept its own arena; with the heap kept for reuse (keep_heap_for_reuse), the
     encoder's two hand-overs still save 15 MB of its 412 (measured here).
     """
     rgb, alpha = layers
@@ -231,9 +231,9 @@ M_MMAP_MAX = -4
 
 
 @cache
-def heap_kept_for_reuse() -> bool:
-    """Whether glibc now keeps every page the process frees, for its next allocations: it maps
-    nothing afresh and trims nothing. False where the C library is not glibc.
+def keep_heap_for_reuse() -> bool:
+    """Tells glibc to keep every page the process frees, for its next allocations: to map nothing
+    afresh and trim nothing. Whether it took; False where the C library is not glibc.
 
     ONNX Runtime's own arena keeps a network's activations (~270 MB for u2netp) to itself, so a
     12 MP photo's full-size images need as much again beside them. Without the arena, glibc would
@@ -262,7 +262,7 @@ class Network:
         # that was 545 MB peak RSS for u2netp against 351 MB without it (which cost ~4% more
         # CPU); with the heap kept for reuse, it is 66 MB more and no faster.
         options.enable_mem_pattern = False
-        options.enable_cpu_mem_arena = not heap_kept_for_reuse()
+        options.enable_cpu_mem_arena = not keep_heap_for_reuse()
         self.spec = spec
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
